@@ -1,0 +1,900 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Gunyah donation pool
+ *
+ * Copyright (c) 2026 The gunyah-pool authors
+ */
+
+/**
+ * DOC: Gunyah donation pool
+ *
+ * The Gunyah hypervisor drivers donate memory to the hypervisor for its own
+ * metadata and for stage-2 page tables. A donated page leaves the host's
+ * stage 2; if it were still in the kernel's linear map, an innocent access
+ * such as load_unaligned_zeropad() reading across the end of the page before
+ * it would raise a stage-2 fault, which Gunyah reports as a synchronous
+ * external abort, and the host would panic. Modules may not unmap pages from
+ * the linear map themselves, so this built-in pool hands out only memory
+ * that is not in the linear map in the first place: a reserved-memory region
+ * marked ``no-map``. Guest memory does not come from here; it goes through
+ * guest_memfd.
+ *
+ * Allocator: genalloc over the whole region with one bit per page, asked
+ * for naturally aligned blocks (gen_pool_first_fit_align()). The region is a
+ * few tens of MiB, so its bitmap is a few hundred words and a first-fit scan
+ * stays short; genalloc's algorithm hook leaves room for a next-fit search
+ * and a per-CPU cache of small blocks in front of it. genalloc trusts its
+ * callers and BUG()s on a bad free, so a second bitmap marks the first page
+ * of every block handed out: with genalloc's own bitmap it gives each block's
+ * extent, and a free of anything else is refused before genalloc sees it.
+ *
+ * Accounting: @used counts bytes handed out and is capped by @max_size.
+ * Reservations (gunyah_pool_reserve()) are promises, not pages: they raise
+ * @committed, which may not pass max_size * overcommit_ratio / 100, so that
+ * a VM is refused when it is created rather than at a stage-2 fault.
+ *
+ * Locking: one spinlock per pool, taken with interrupts off because callers
+ * may hold spinlocks or run in atomic context, covers the allocator's books,
+ * the counters and the tunables, so every sysfs store is checked and applied
+ * in one step. Event counters are atomics and need no lock. The pool is set
+ * up once at subsys_initcall and never torn down; callers find it through
+ * gunyah_pool_get(), which is NULL until then.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/cleanup.h>
+#include <linux/export.h>
+#include <linux/genalloc.h>
+#include <linux/gfp.h>
+#include <linux/gunyah_pool.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/math64.h>
+#include <linux/mm.h>
+#include <linux/of.h>
+#include <linux/of_fdt.h>
+#include <linux/of_reserved_mem.h>
+#include <linux/overflow.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+
+#include "cma_pool.h"
+
+#define CREATE_TRACE_POINTS
+#include "cma_pool_trace.h"
+
+#define GUNYAH_POOL_COMPATIBLE	"qcom,gunyah-donation-pool"
+
+/* Large enough to serve one block of GUNYAH_POOL_MAX_ORDER. */
+#define GUNYAH_POOL_MIN_REGION	(PAGE_SIZE << GUNYAH_POOL_MAX_ORDER)
+
+/* The region accepted from the device tree, before the pool exists. */
+struct gunyah_pool_region {
+	const char *name;
+	phys_addr_t base;
+	phys_addr_t size;
+	enum gunyah_pool_mode mode;
+};
+
+static struct gunyah_pool_region gunyah_pool_region __initdata;
+
+static struct gunyah_pool gunyah_pool_instance;
+
+/* Published with release semantics once the pool is ready; never cleared. */
+static struct gunyah_pool *gunyah_pool_ready;
+
+/**
+ * gunyah_pool_get() - the system's donation pool
+ *
+ * Return: the pool, or NULL if none is configured or it is not ready yet.
+ */
+struct gunyah_pool *gunyah_pool_get(void)
+{
+	return smp_load_acquire(&gunyah_pool_ready);
+}
+
+const char *gunyah_pool_mode_name(const struct gunyah_pool *pool)
+{
+	return pool->mode == GUNYAH_POOL_REUSABLE ? "reusable" : "no-map";
+}
+
+static inline unsigned long pool_pgoff(const struct gunyah_pool *pool,
+				       phys_addr_t phys)
+{
+	return (phys - pool->base) >> PAGE_SHIFT;
+}
+
+static inline unsigned long pool_pages(const struct gunyah_pool *pool)
+{
+	return pool->capacity >> PAGE_SHIFT;
+}
+
+static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
+{
+	return div_u64(max_size * ratio, 100);
+}
+
+static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
+			    void *data)
+{
+	*(struct gen_pool_chunk **)data = chunk;
+}
+
+/**
+ * gunyah_pool_init() - set up a pool over a region outside the linear map
+ * @pool:	zeroed pool to set up
+ * @name:	name for messages; must outlive the pool
+ * @base:	physical start of the region, page aligned
+ * @size:	size of the region in bytes, page aligned
+ * @mode:	how the region is kept out of the linear map
+ *
+ * Context: process context, may sleep.
+ * Return: 0, or -ENOMEM.
+ */
+int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
+		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode)
+{
+	int i, ret;
+
+	might_sleep();
+
+	pool->name = name;
+	pool->base = base;
+	pool->capacity = size;
+	pool->mode = mode;
+	spin_lock_init(&pool->lock);
+
+	pool->gp = gen_pool_create(PAGE_SHIFT, NUMA_NO_NODE);
+	if (!pool->gp)
+		return -ENOMEM;
+
+	/* genalloc stores addresses as unsigned long; arm64 phys fits. */
+	ret = gen_pool_add(pool->gp, base, size, NUMA_NO_NODE);
+	if (ret)
+		goto err_destroy_genpool;
+	gen_pool_for_each_chunk(pool->gp, pool_find_chunk, &pool->chunk);
+
+	pool->heads = kvcalloc(BITS_TO_LONGS(pool_pages(pool)),
+			       sizeof(unsigned long), GFP_KERNEL);
+	if (!pool->heads) {
+		ret = -ENOMEM;
+		goto err_destroy_genpool;
+	}
+
+	pool->max_size = size;
+	pool->size = size;
+	pool->high_wmark = size;
+	pool->overcommit_ratio = 100;
+	for (i = 0; i < NR_GUNYAH_POOL_STATS; i++)
+		atomic64_set(&pool->stats[i], 0);
+	return 0;
+
+err_destroy_genpool:
+	gen_pool_destroy(pool->gp);
+	pool->gp = NULL;
+	return ret;
+}
+
+/**
+ * gunyah_pool_destroy() - tear down a pool set up by gunyah_pool_init()
+ * @pool:	pool with nothing handed out
+ *
+ * Only pools made for tests are destroyed; the system's pool lives forever.
+ * A pool that still has blocks out is leaked with a warning rather than
+ * letting genalloc BUG().
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_destroy(struct gunyah_pool *pool)
+{
+	might_sleep();
+
+	if (WARN_ONCE(pool->used, "%s: destroyed with %llu bytes in use\n",
+		      pool->name, pool->used))
+		return;
+	gen_pool_destroy(pool->gp);
+	kvfree(pool->heads);
+	pool->gp = NULL;
+	pool->heads = NULL;
+}
+
+/*
+ * Temporarily map a block to clear it. memremap() of memory outside the linear
+ * map creates a fresh cacheable mapping in the vmalloc area and memunmap()
+ * removes it, so no permanent alias is left behind. Both may sleep.
+ */
+static int pool_zero_block(struct gunyah_pool *pool, phys_addr_t phys,
+			   size_t bytes)
+{
+	void *va;
+
+	va = memremap(phys, bytes, MEMREMAP_WB);
+	if (!va)
+		return -ENOMEM;
+	memset(va, 0, bytes);
+	memunmap(va);
+	return 0;
+}
+
+/* Called with the lock held after free memory shrank from @free_before. */
+static bool pool_crossed_low(struct gunyah_pool *pool, u64 free_before)
+	__must_hold(&pool->lock)
+{
+	u64 free = pool->size - pool->used;
+
+	lockdep_assert_held(&pool->lock);
+
+	return free_before >= pool->low_wmark && free < pool->low_wmark;
+}
+
+static void pool_notify_low(struct gunyah_pool *pool, u64 free)
+{
+	gunyah_pool_count(pool, GUNYAH_POOL_STAT_LOW_WATERMARK);
+	trace_gunyah_pool_low_watermark(free, READ_ONCE(pool->low_wmark));
+	if (pool->free_kn)
+		sysfs_notify_dirent(pool->free_kn);
+}
+
+/**
+ * gunyah_pool_block_alloc() - take a naturally aligned block from a pool
+ * @pool:	the pool
+ * @order:	log2 of the number of pages
+ * @gfp:	allocation flags; see gunyah_pool_alloc()
+ * @phys:	set to the block's physical address on success
+ *
+ * Context: any context if @gfp does not allow blocking, else may sleep.
+ * Return: 0, -EINVAL for a bad @order or flags, or -ENOMEM.
+ */
+int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
+			    gfp_t gfp, phys_addr_t *phys)
+{
+	struct genpool_data_align align;
+	bool crossed = false;
+	unsigned long addr = 0;
+	u64 bytes, free = 0;
+	int ret = 0;
+
+	might_sleep_if(gfpflags_allow_blocking(gfp));
+
+	if (order > GUNYAH_POOL_MAX_ORDER)
+		return -EINVAL;
+	if (WARN_ONCE((gfp & __GFP_ZERO) && !gfpflags_allow_blocking(gfp),
+		      "%s: __GFP_ZERO needs a gfp mask that may sleep\n",
+		      pool->name))
+		return -EINVAL;
+
+	bytes = PAGE_SIZE << order;
+	align.align = bytes;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		u64 free_before = pool->size - pool->used;
+
+		if (pool->used + bytes > pool->max_size)
+			break;
+		addr = gen_pool_alloc_algo(pool->gp, bytes,
+					   gen_pool_first_fit_align, &align);
+		if (!addr)
+			break;
+		__set_bit(pool_pgoff(pool, addr), pool->heads);
+		pool->nr_blocks++;
+		pool->used += bytes;
+		pool->peak_used = max(pool->peak_used, pool->used);
+		crossed = pool_crossed_low(pool, free_before);
+		free = pool->size - pool->used;
+	}
+
+	if (!addr) {
+		ret = -ENOMEM;
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
+		goto out;
+	}
+	if (crossed)
+		pool_notify_low(pool, free);
+
+	if (gfp & __GFP_ZERO) {
+		ret = pool_zero_block(pool, addr, bytes);
+		if (ret) {
+			gunyah_pool_block_free(pool, addr, order);
+			gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
+			addr = 0;
+			goto out;
+		}
+	}
+	gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
+	*phys = addr;
+out:
+	trace_gunyah_pool_alloc(order, gfp, addr, ret);
+	return ret;
+}
+
+/*
+ * A block may be freed only as it was handed out: inside the region, aligned
+ * to its order, starting at a head, every page in use, no other block's head
+ * inside it, and the block not continuing past its end.
+ */
+static const char *pool_check_block(struct gunyah_pool *pool, phys_addr_t phys,
+				    unsigned int order)
+	__must_hold(&pool->lock)
+{
+	unsigned long start, end, nr = 1UL << order;
+
+	lockdep_assert_held(&pool->lock);
+
+	if (order > GUNYAH_POOL_MAX_ORDER)
+		return "bad order";
+	if (phys < pool->base || phys - pool->base >= pool->capacity ||
+	    nr > pool_pages(pool) - pool_pgoff(pool, phys))
+		return "not from this pool";
+	if (!IS_ALIGNED(phys, PAGE_SIZE << order))
+		return "misaligned for its order";
+
+	start = pool_pgoff(pool, phys);
+	end = start + nr;
+	if (!test_bit(start, pool->heads))
+		return "not allocated (double free?)";
+	if (find_next_zero_bit(pool->chunk->bits, end, start) < end ||
+	    find_next_bit(pool->heads, end, start + 1) < end)
+		return "order larger than allocated";
+	if (end < pool_pages(pool) && test_bit(end, pool->chunk->bits) &&
+	    !test_bit(end, pool->heads))
+		return "order smaller than allocated";
+	return NULL;
+}
+
+/**
+ * gunyah_pool_block_free() - give a block back to a pool
+ * @pool:	the pool
+ * @phys:	physical address from gunyah_pool_block_alloc()
+ * @order:	the order it was allocated with
+ *
+ * A free of anything that is not a block handed out with this order is
+ * refused with a warning and counted; the pool is left as it was.
+ *
+ * Context: any context.
+ * Return: 0, or -EINVAL if the free was refused.
+ */
+int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
+			   unsigned int order)
+{
+	const char *why;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		size_t bytes = PAGE_SIZE << order;
+
+		why = pool_check_block(pool, phys, order);
+		if (why)
+			break;
+		gen_pool_free(pool->gp, phys, bytes);
+		__clear_bit(pool_pgoff(pool, phys), pool->heads);
+		pool->nr_blocks--;
+		pool->used -= bytes;
+	}
+
+	if (why) {
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_INVALID_FREE);
+		WARN_ONCE(1, "%s: refused to free %pa order %u: %s\n",
+			  pool->name, &phys, order, why);
+		trace_gunyah_pool_free(phys, order, -EINVAL);
+		return -EINVAL;
+	}
+	gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
+	trace_gunyah_pool_free(phys, order, 0);
+	return 0;
+}
+
+/**
+ * gunyah_pool_commit() - promise memory ahead of use
+ * @pool:	the pool
+ * @bytes:	bytes to add to the pool's commitments
+ *
+ * Context: any context.
+ * Return: 0, or -ENOMEM if the commitment would pass the commit limit.
+ */
+int gunyah_pool_commit(struct gunyah_pool *pool, size_t bytes)
+{
+	u64 committed = 0;
+	int ret = -ENOMEM;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		u64 limit = pool_commit_limit(pool->max_size,
+					      pool->overcommit_ratio);
+
+		if (check_add_overflow(pool->committed, (u64)bytes, &committed) ||
+		    committed > limit) {
+			committed = pool->committed;
+			break;
+		}
+		pool->committed = committed;
+		ret = 0;
+	}
+
+	if (ret)
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_RESERVE_FAIL);
+	trace_gunyah_pool_reserve(bytes, committed, ret);
+	return ret;
+}
+
+/**
+ * gunyah_pool_uncommit() - withdraw a promise made by gunyah_pool_commit()
+ * @pool:	the pool
+ * @bytes:	bytes to withdraw
+ *
+ * Withdrawing more than is committed is refused with a warning.
+ *
+ * Context: any context.
+ * Return: 0, or -EINVAL if refused.
+ */
+int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes)
+{
+	u64 committed;
+	int ret = -EINVAL;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		committed = pool->committed;
+		if (bytes > committed)
+			break;
+		committed -= bytes;
+		pool->committed = committed;
+		ret = 0;
+	}
+
+	WARN_ONCE(ret, "%s: refused to unreserve %zu bytes, only %llu reserved\n",
+		  pool->name, bytes, committed);
+	trace_gunyah_pool_unreserve(bytes, committed, ret);
+	return ret;
+}
+
+/**
+ * gunyah_pool_set_tunable() - check and apply one tunable in one step
+ * @pool:	the pool
+ * @which:	the tunable
+ * @val:	its new value, in bytes or (overcommit_ratio) percent
+ *
+ * The new value is checked against every invariant together with the other
+ * tunables and the pool's state, under the pool's lock, and applied only if
+ * all hold; otherwise nothing changes.
+ *
+ * Context: any context.
+ * Return: 0; -EINVAL for a value that breaks an invariant (not page aligned,
+ * min > max, max > capacity, low > high, ratio out of range, peak other than
+ * 0); -EBUSY for a legal value the pool's state forbids now (max below what
+ * is in use, or a commit limit below what is committed).
+ */
+int gunyah_pool_set_tunable(struct gunyah_pool *pool,
+			    enum gunyah_pool_tunable which, u64 val)
+{
+	u64 min_size, max_size, low, high, free_before, free = 0;
+	unsigned int ratio;
+	bool crossed = false;
+
+	if (which == GUNYAH_POOL_OVERCOMMIT_RATIO) {
+		if (val > GUNYAH_POOL_MAX_OVERCOMMIT_RATIO)
+			return -EINVAL;
+	} else if (which == GUNYAH_POOL_PEAK_USED) {
+		if (val)
+			return -EINVAL;
+	} else if (!PAGE_ALIGNED(val)) {
+		return -EINVAL;
+	}
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		min_size = pool->min_size;
+		max_size = pool->max_size;
+		low = pool->low_wmark;
+		high = pool->high_wmark;
+		ratio = pool->overcommit_ratio;
+
+		switch (which) {
+		case GUNYAH_POOL_MIN_SIZE:
+			min_size = val;
+			break;
+		case GUNYAH_POOL_MAX_SIZE:
+			max_size = val;
+			break;
+		case GUNYAH_POOL_LOW_WATERMARK:
+			low = val;
+			break;
+		case GUNYAH_POOL_HIGH_WATERMARK:
+			high = val;
+			break;
+		case GUNYAH_POOL_OVERCOMMIT_RATIO:
+			ratio = val;
+			break;
+		case GUNYAH_POOL_PEAK_USED:
+			pool->peak_used = pool->used;
+			return 0;
+		}
+
+		if (min_size > max_size || max_size > pool->capacity ||
+		    low > high)
+			return -EINVAL;
+		if (max_size < pool->used ||
+		    pool_commit_limit(max_size, ratio) < pool->committed)
+			return -EBUSY;
+
+		free_before = pool->size - pool->used;
+		pool->min_size = min_size;
+		pool->max_size = max_size;
+		pool->low_wmark = low;
+		pool->high_wmark = high;
+		pool->overcommit_ratio = ratio;
+		/* A no-map pool holds all it may hand out from boot. */
+		if (pool->mode == GUNYAH_POOL_NO_MAP)
+			pool->size = max_size;
+		crossed = pool_crossed_low(pool, free_before);
+		free = pool->size - pool->used;
+	}
+
+	if (crossed)
+		pool_notify_low(pool, free);
+	return 0;
+}
+
+/**
+ * gunyah_pool_usage() - take a consistent snapshot of a pool's numbers
+ * @pool:	the pool
+ * @u:		filled in
+ *
+ * Context: any context.
+ */
+void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
+{
+	guard(spinlock_irqsave)(&pool->lock);
+
+	u->size = pool->size;
+	u->used = pool->used;
+	u->free = pool->size - pool->used;
+	u->peak_used = pool->peak_used;
+	u->committed = pool->committed;
+	u->commit_limit = pool_commit_limit(pool->max_size,
+					    pool->overcommit_ratio);
+	u->overcommit = pool->committed > pool->max_size ?
+			pool->committed - pool->max_size : 0;
+	u->min_size = pool->min_size;
+	u->max_size = pool->max_size;
+	u->low_wmark = pool->low_wmark;
+	u->high_wmark = pool->high_wmark;
+	u->overcommit_ratio = pool->overcommit_ratio;
+	u->nr_blocks = pool->nr_blocks;
+}
+
+/* Log a failed check of gunyah_pool_validate(); evaluates to 1 if it failed. */
+#define pool_check(pool, cond, fmt, ...)				\
+({									\
+	bool __bad = !(cond);						\
+									\
+	if (__bad)							\
+		pr_err("%s: validate: " fmt "\n", (pool)->name,		\
+		       ##__VA_ARGS__);					\
+	__bad;								\
+})
+
+/**
+ * gunyah_pool_validate() - cross-check a pool's books against its counters
+ * @pool:	the pool
+ *
+ * Walks every block handed out, from the heads bitmap and genalloc's bitmap,
+ * and checks that each is naturally aligned with a power-of-two size, that
+ * together they account for every used page, and that the byte counters and
+ * tunables agree with them and with each other. Each mismatch is logged.
+ *
+ * Context: any context; holds the pool's lock for a walk of the bitmaps.
+ * Return: 0 if the books are consistent, else -EUCLEAN.
+ */
+int gunyah_pool_validate(struct gunyah_pool *pool)
+{
+	unsigned long npages = pool_pages(pool), used_pages, blocks = 0;
+	unsigned long head, block_pages = 0;
+	int bad = 0;
+
+	guard(spinlock_irqsave)(&pool->lock);
+
+	for_each_set_bit(head, pool->heads, npages) {
+		unsigned long next = find_next_bit(pool->heads, npages, head + 1);
+		unsigned long end = find_next_zero_bit(pool->chunk->bits,
+						       next, head);
+		unsigned long nr = end - head;
+
+		blocks++;
+		block_pages += nr;
+		bad += pool_check(pool, nr && is_power_of_2(nr) &&
+				  ilog2(nr) <= GUNYAH_POOL_MAX_ORDER,
+				  "block at page %lu has %lu pages", head, nr);
+		bad += pool_check(pool, IS_ALIGNED((pool->base >> PAGE_SHIFT) + head,
+					     max(nr, 1UL)),
+				  "block at page %lu misaligned for %lu pages",
+				  head, nr);
+	}
+
+	used_pages = bitmap_weight(pool->chunk->bits, npages);
+	bad += pool_check(pool, used_pages == block_pages,
+			  "%lu pages in use but %lu in blocks",
+			  used_pages, block_pages);
+	bad += pool_check(pool, blocks == pool->nr_blocks, "%lu blocks, counter %lu",
+			  blocks, pool->nr_blocks);
+	bad += pool_check(pool, (u64)used_pages << PAGE_SHIFT == pool->used,
+			  "%lu pages in use, used %llu bytes",
+			  used_pages, pool->used);
+	bad += pool_check(pool, gen_pool_avail(pool->gp) ==
+			  pool->capacity - pool->used,
+			  "genalloc has %zu bytes free, expected %llu",
+			  gen_pool_avail(pool->gp), pool->capacity - pool->used);
+	bad += pool_check(pool, pool->used <= pool->size &&
+			  pool->size <= pool->max_size &&
+			  pool->max_size <= pool->capacity,
+			  "used %llu size %llu max %llu capacity %zu",
+			  pool->used, pool->size, pool->max_size,
+			  pool->capacity);
+	bad += pool_check(pool, pool->mode != GUNYAH_POOL_NO_MAP ||
+			  pool->size == pool->max_size,
+			  "no-map pool holds %llu of max %llu bytes",
+			  pool->size, pool->max_size);
+	bad += pool_check(pool, pool->min_size <= pool->max_size &&
+			  pool->low_wmark <= pool->high_wmark,
+			  "tunables min %llu max %llu low %llu high %llu",
+			  pool->min_size, pool->max_size, pool->low_wmark,
+			  pool->high_wmark);
+	bad += pool_check(pool, pool->peak_used >= pool->used,
+			  "peak %llu below used %llu", pool->peak_used,
+			  pool->used);
+	bad += pool_check(pool, pool->committed <=
+			  pool_commit_limit(pool->max_size,
+					    pool->overcommit_ratio),
+			  "committed %llu above the commit limit",
+			  pool->committed);
+
+	return bad ? -EUCLEAN : 0;
+}
+
+/**
+ * gunyah_pool_free_blocks() - count free naturally aligned blocks per order
+ * @pool:	the pool
+ * @nr:		array of @nr_orders counters, filled in
+ * @nr_orders:	orders to count, from 0
+ *
+ * nr[o] is how many order-o blocks could be handed out one after another if
+ * nothing else were allocated: each free run of pages is cut into aligned
+ * blocks of that order.
+ *
+ * Context: any context.
+ */
+void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
+			     unsigned int nr_orders)
+{
+	unsigned long npages = pool_pages(pool);
+	unsigned long pfn0 = PHYS_PFN(pool->base);
+	unsigned long start, end = 0;
+	unsigned int o;
+
+	memset(nr, 0, nr_orders * sizeof(*nr));
+
+	guard(spinlock_irqsave)(&pool->lock);
+
+	for (;;) {
+		start = find_next_zero_bit(pool->chunk->bits, npages, end);
+		if (start >= npages)
+			break;
+		end = find_next_bit(pool->chunk->bits, npages, start);
+		for (o = 0; o < nr_orders; o++) {
+			unsigned long first = ALIGN(pfn0 + start, 1UL << o);
+			unsigned long last = ALIGN_DOWN(pfn0 + end, 1UL << o);
+
+			if (last > first)
+				nr[o] += (last - first) >> o;
+		}
+	}
+}
+
+bool gunyah_pool_page_used(struct gunyah_pool *pool, unsigned long pgoff)
+{
+	return test_bit(pgoff, pool->chunk->bits);
+}
+
+/**
+ * gunyah_pool_alloc() - allocate memory to donate to the hypervisor
+ * @order:	log2 of the number of pages, 0 to %GUNYAH_POOL_MAX_ORDER
+ * @gfp:	%GFP_KERNEL, or %GFP_NOWAIT or %GFP_ATOMIC when the caller may
+ *		not sleep; %__GFP_ZERO clears the block through a short-lived
+ *		mapping and needs a mask that may sleep
+ * @phys:	set to the physical address of the block on success
+ *
+ * Allocates 2^@order physically contiguous pages, aligned to their size,
+ * that are not in the kernel's linear map, so the caller may donate them to
+ * the hypervisor without an access through the linear map ever reaching them.
+ *
+ * Context: Any context if @gfp does not allow blocking; otherwise process
+ * context, may sleep.
+ * Return: 0 on success; -ENOMEM if the pool has no such block within
+ * max_size_bytes; -EINVAL for a bad @order, or %__GFP_ZERO with a mask that
+ * may not sleep; -ENODEV if there is no pool or it is not ready yet.
+ */
+int gunyah_pool_alloc(unsigned int order, gfp_t gfp, phys_addr_t *phys)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return -ENODEV;
+	return gunyah_pool_block_alloc(pool, order, gfp, phys);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_alloc, GUNYAH);
+
+/**
+ * gunyah_pool_free() - give back memory from gunyah_pool_alloc()
+ * @phys:	the physical address gunyah_pool_alloc() returned
+ * @order:	the order it was allocated with
+ *
+ * The caller must have reclaimed the memory from the hypervisor first. A free
+ * of memory the pool did not hand out, with another order, or a second free
+ * is refused with a warning and counted in stats/invalid_free.
+ *
+ * Context: Any context.
+ */
+void gunyah_pool_free(phys_addr_t phys, unsigned int order)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (WARN_ONCE(!pool, "free of %pa order %u without a pool\n",
+		      &phys, order))
+		return;
+	gunyah_pool_block_free(pool, phys, order);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_free, GUNYAH);
+
+/**
+ * gunyah_pool_reserve() - commit pool memory ahead of use
+ * @bytes:	bytes to commit, e.g. a VM's worst-case stage-2 page tables
+ *
+ * Lets a Gunyah driver refuse a VM when it is created rather than fail later
+ * at a stage-2 fault. The commitment is accounting only and takes no pages;
+ * all commitments together may not pass
+ * max_size_bytes * overcommit_ratio / 100.
+ *
+ * Context: Any context.
+ * Return: 0; -ENOMEM if the commitment would pass the commit limit; -ENODEV if
+ * there is no pool or it is not ready yet.
+ */
+int gunyah_pool_reserve(size_t bytes)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return -ENODEV;
+	return gunyah_pool_commit(pool, bytes);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_reserve, GUNYAH);
+
+/**
+ * gunyah_pool_unreserve() - withdraw a commitment
+ * @bytes:	bytes committed earlier by gunyah_pool_reserve()
+ *
+ * Withdrawing more than is committed is refused with a warning.
+ *
+ * Context: Any context.
+ */
+void gunyah_pool_unreserve(size_t bytes)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (WARN_ONCE(!pool, "unreserve of %zu bytes without a pool\n", bytes))
+		return;
+	gunyah_pool_uncommit(pool, bytes);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
+
+static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
+					     const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_err("%s: refused: %pV\n", rmem->name, &vaf);
+	va_end(args);
+	return -EINVAL;
+}
+
+/*
+ * Runs while the device tree is scanned, before the page allocator exists:
+ * check the node and remember the region. Refusing with -EINVAL makes the
+ * reserved-memory core give the region back to Linux.
+ */
+static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
+{
+	unsigned long node = rmem->fdt_node;
+	bool nomap = of_get_flat_dt_prop(node, "no-map", NULL);
+	bool reusable = of_get_flat_dt_prop(node, "reusable", NULL);
+	phys_addr_t min_size = GUNYAH_POOL_MIN_REGION;
+
+	if (gunyah_pool_region.name)
+		return pool_refuse(rmem, "only one pool is supported and %s is already configured",
+				   gunyah_pool_region.name);
+	if (nomap && reusable)
+		return pool_refuse(rmem, "both no-map and reusable are set; choose one");
+	if (!nomap && !reusable)
+		return pool_refuse(rmem, "neither no-map nor reusable is set; choose one");
+	if (reusable)
+		return pool_refuse(rmem, "reusable mode is not supported by this kernel");
+	if (!rmem->base)
+		return pool_refuse(rmem, "the region starts at physical address 0, which the allocator cannot represent");
+	if (!PAGE_ALIGNED(rmem->base))
+		return pool_refuse(rmem, "base %pa is not aligned to the page size (%lu bytes)",
+				   &rmem->base, PAGE_SIZE);
+	if (!PAGE_ALIGNED(rmem->size))
+		return pool_refuse(rmem, "size %pa is not a multiple of the page size (%lu bytes)",
+				   &rmem->size, PAGE_SIZE);
+	if (rmem->size < min_size)
+		return pool_refuse(rmem, "size %pa is below the minimum of %pa bytes (one order-%u block)",
+				   &rmem->size, &min_size, GUNYAH_POOL_MAX_ORDER);
+
+	gunyah_pool_region.name = rmem->name;
+	gunyah_pool_region.base = rmem->base;
+	gunyah_pool_region.size = rmem->size;
+	gunyah_pool_region.mode = GUNYAH_POOL_NO_MAP;
+	return 0;
+}
+RESERVEDMEM_OF_DECLARE(gunyah_pool, GUNYAH_POOL_COMPATIBLE,
+		       gunyah_pool_rmem_setup);
+
+/*
+ * The reserved-memory core never calls gunyah_pool_rmem_setup() for a node it
+ * reserved nothing for (no reg and no size, or a size of zero): say so here,
+ * so every node that does not become the pool is explained.
+ */
+static void __init gunyah_pool_report_unreserved(void)
+{
+	struct device_node *np;
+
+	for_each_compatible_node(np, NULL, GUNYAH_POOL_COMPATIBLE) {
+		if (of_device_is_available(np) && !of_reserved_mem_lookup(np))
+			pr_err("%pOFP: refused: no memory is reserved for the node (zero or missing size)\n",
+			       np);
+	}
+}
+
+static struct resource gunyah_pool_resource = {
+	.name	= "gunyah-pool",
+	.flags	= IORESOURCE_MEM | IORESOURCE_BUSY,
+};
+
+static int __init gunyah_pool_setup(void)
+{
+	struct gunyah_pool_region *r = &gunyah_pool_region;
+	struct gunyah_pool *pool = &gunyah_pool_instance;
+	int ret;
+
+	gunyah_pool_report_unreserved();
+	if (!r->name)
+		return 0;
+
+	ret = gunyah_pool_init(pool, r->name, r->base, r->size, r->mode);
+	if (ret) {
+		pr_err("%s: cannot set up the pool: %d\n", r->name, ret);
+		return ret;
+	}
+
+	/* Name the region in /proc/iomem, inside the core's "reserved". */
+	gunyah_pool_resource.start = r->base;
+	gunyah_pool_resource.end = r->base + r->size - 1;
+	if (insert_resource(&iomem_resource, &gunyah_pool_resource))
+		pr_warn("%s: cannot name the region in /proc/iomem\n", r->name);
+
+	ret = gunyah_pool_sysfs_init(pool);
+	if (ret)
+		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
+	gunyah_pool_debugfs_init(pool);
+
+	smp_store_release(&gunyah_pool_ready, pool);
+
+	pr_info("%s: %pa..%pa (%llu MiB), %s\n", r->name, &r->base,
+		&gunyah_pool_resource.end, (u64)r->size / SZ_1M,
+		gunyah_pool_mode_name(pool));
+	return 0;
+}
+subsys_initcall(gunyah_pool_setup);

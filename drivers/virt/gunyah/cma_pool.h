@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Internal interface of the Gunyah donation pool, shared by the core, its
+ * sysfs and debugfs files and its KUnit tests. Nothing here is exported.
+ */
+#ifndef _GUNYAH_CMA_POOL_H
+#define _GUNYAH_CMA_POOL_H
+
+#include <linux/atomic.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+
+struct gen_pool;
+struct gen_pool_chunk;
+struct kernfs_node;
+struct kobject;
+
+enum gunyah_pool_mode {
+	GUNYAH_POOL_NO_MAP,
+	GUNYAH_POOL_REUSABLE,
+};
+
+/* Event counters, shown in /sys/kernel/gunyah/pool/stats/. */
+enum gunyah_pool_stat {
+	GUNYAH_POOL_STAT_ALLOC_SUCCESS,
+	GUNYAH_POOL_STAT_ALLOC_FAIL,
+	GUNYAH_POOL_STAT_FREE,
+	GUNYAH_POOL_STAT_INVALID_FREE,
+	GUNYAH_POOL_STAT_RESERVE_FAIL,
+	GUNYAH_POOL_STAT_GROW,
+	GUNYAH_POOL_STAT_GROW_FAIL,
+	GUNYAH_POOL_STAT_SHRINK,
+	GUNYAH_POOL_STAT_LOW_WATERMARK,
+	NR_GUNYAH_POOL_STATS
+};
+
+/* The values an operator tunes; see Documentation/ABI. */
+enum gunyah_pool_tunable {
+	GUNYAH_POOL_MIN_SIZE,
+	GUNYAH_POOL_MAX_SIZE,
+	GUNYAH_POOL_LOW_WATERMARK,
+	GUNYAH_POOL_HIGH_WATERMARK,
+	GUNYAH_POOL_OVERCOMMIT_RATIO,
+	GUNYAH_POOL_PEAK_USED,
+};
+
+/* overcommit_ratio accepts 0 to this many percent. */
+#define GUNYAH_POOL_MAX_OVERCOMMIT_RATIO	1000
+
+/**
+ * struct gunyah_pool - a donation pool over one physically contiguous region
+ * @name:		name of the reserved-memory node, for messages
+ * @base:		physical start of the region, page aligned
+ * @capacity:		size of the region in bytes
+ * @mode:		how the region is kept out of the linear map
+ * @lock:		protects the allocator's books and every field below it,
+ *			except @stats, which are atomic
+ * @gp:			genalloc pool over the whole region, one bit per page
+ * @chunk:		the single chunk of @gp; its bitmap marks used pages
+ * @heads:		one bit per page, set on the first page of each block
+ *			handed out; with @chunk's bitmap it tells each block's
+ *			order, so frees are checked before genalloc sees them
+ * @nr_blocks:		blocks handed out and not yet freed
+ * @size:		bytes the pool holds now, free and used
+ * @used:		bytes handed out and not yet freed
+ * @peak_used:		highest @used since boot or the last reset
+ * @committed:		sum of outstanding reservations, in bytes
+ * @min_size:		the pool never shrinks below this many bytes
+ * @max_size:		the pool never grows above, nor hands out more than,
+ *			this many bytes
+ * @low_wmark:		free bytes below which pollers are woken
+ * @high_wmark:		free bytes above which a reusable pool shrinks
+ * @overcommit_ratio:	percent of @max_size that reservations may reach
+ * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
+ *			a pool without sysfs
+ * @stats:		event counters, indexed by enum gunyah_pool_stat
+ */
+struct gunyah_pool {
+	const char *name;
+	phys_addr_t base;
+	size_t capacity;
+	enum gunyah_pool_mode mode;
+
+	spinlock_t lock;
+	struct gen_pool *gp;
+	struct gen_pool_chunk *chunk;
+	unsigned long *heads;
+	unsigned long nr_blocks;
+	u64 size;
+	u64 used;
+	u64 peak_used;
+	u64 committed;
+	u64 min_size;
+	u64 max_size;
+	u64 low_wmark;
+	u64 high_wmark;
+	unsigned int overcommit_ratio;
+
+	struct kernfs_node *free_kn;
+	atomic64_t stats[NR_GUNYAH_POOL_STATS];
+};
+
+/**
+ * struct gunyah_pool_usage - a consistent snapshot of a pool's numbers
+ * @size:		bytes held
+ * @used:		bytes handed out
+ * @free:		@size - @used
+ * @peak_used:		highest @used since boot or reset
+ * @committed:		outstanding reservations
+ * @commit_limit:	max_size * overcommit_ratio / 100
+ * @overcommit:		bytes by which @committed exceeds max_size, or 0
+ * @min_size:		tunable, see struct gunyah_pool
+ * @max_size:		tunable, see struct gunyah_pool
+ * @low_wmark:		tunable, see struct gunyah_pool
+ * @high_wmark:		tunable, see struct gunyah_pool
+ * @overcommit_ratio:	tunable, see struct gunyah_pool
+ * @nr_blocks:		blocks handed out
+ */
+struct gunyah_pool_usage {
+	u64 size;
+	u64 used;
+	u64 free;
+	u64 peak_used;
+	u64 committed;
+	u64 commit_limit;
+	u64 overcommit;
+	u64 min_size;
+	u64 max_size;
+	u64 low_wmark;
+	u64 high_wmark;
+	unsigned int overcommit_ratio;
+	unsigned long nr_blocks;
+};
+
+struct gunyah_pool *gunyah_pool_get(void);
+const char *gunyah_pool_mode_name(const struct gunyah_pool *pool);
+
+int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
+		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode);
+void gunyah_pool_destroy(struct gunyah_pool *pool);
+
+int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
+			    gfp_t gfp, phys_addr_t *phys);
+int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
+			   unsigned int order);
+int gunyah_pool_commit(struct gunyah_pool *pool, size_t bytes);
+int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes);
+
+int gunyah_pool_set_tunable(struct gunyah_pool *pool,
+			    enum gunyah_pool_tunable which, u64 val);
+void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u);
+int gunyah_pool_validate(struct gunyah_pool *pool);
+
+/* Free memory by order, from the allocator's bitmap; for debugfs. */
+void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
+			     unsigned int nr_orders);
+bool gunyah_pool_page_used(struct gunyah_pool *pool, unsigned long pgoff);
+
+static inline void gunyah_pool_count(struct gunyah_pool *pool,
+				     enum gunyah_pool_stat item)
+{
+	atomic64_inc(&pool->stats[item]);
+}
+
+#ifdef CONFIG_SYSFS
+int gunyah_pool_sysfs_init(struct gunyah_pool *pool);
+#else
+static inline int gunyah_pool_sysfs_init(struct gunyah_pool *pool)
+{
+	return 0;
+}
+#endif
+
+#ifdef CONFIG_GUNYAH_POOL_DEBUG
+void gunyah_pool_debugfs_init(struct gunyah_pool *pool);
+#else
+static inline void gunyah_pool_debugfs_init(struct gunyah_pool *pool) { }
+#endif
+
+#endif /* _GUNYAH_CMA_POOL_H */

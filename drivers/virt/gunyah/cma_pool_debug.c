@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Debug interface of the Gunyah donation pool, /sys/kernel/debug/gunyah_pool/:
+ * allocate, free and reserve from userspace, read the allocator's state, and
+ * run a workload that models what the Gunyah drivers do over VM lifecycles.
+ * None of this is ABI; it exists for tests and for people chasing a problem.
+ *
+ * The workload stands in for the Gunyah drivers, which are not upstream. At
+ * VM creation it reserves the worst case of page-table memory for the VM's
+ * IPA space and allocates the VM's metadata and its order-4 stage-2 root
+ * (16 concatenated tables); as the guest "faults in" memory it allocates a
+ * level-2 table per GiB and a level-3 table per 2 MiB touched; at destruction
+ * it frees everything and withdraws the reservation. It uses only the public
+ * API, as the drivers would.
+ *
+ * Copyright (c) 2026 The gunyah-pool authors
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cleanup.h>
+#include <linux/debugfs.h>
+#include <linux/gunyah_pool.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/prandom.h>
+#include <linux/seq_file.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "cma_pool.h"
+
+#define VM_ROOT_ORDER		4
+#define VM_META_ORDER		0
+#define VM_L2_SPAN		SZ_1G
+#define VM_L3_SPAN		SZ_2M
+#define VM_MAX_IPA_MIB		(64 * 1024)
+#define DEBUG_CMD_MAX		128
+
+struct pool_block {
+	struct list_head node;
+	phys_addr_t phys;
+	unsigned int order;
+};
+
+struct pool_vm {
+	struct list_head node;
+	unsigned int id;
+	u64 ipa_size;
+	size_t reserved;
+	phys_addr_t meta;
+	phys_addr_t root;
+	unsigned long nr_l2;
+	unsigned long nr_l3;
+	phys_addr_t *l2;
+	phys_addr_t *l3;
+	unsigned long tables;
+	unsigned long faults;
+};
+
+struct pool_workload_result {
+	unsigned long rounds;
+	unsigned long vms;
+	unsigned long refused;
+	unsigned long faults;
+	unsigned long tables;
+	u64 seed;
+	int err;
+};
+
+static struct gunyah_pool *debug_pool;
+static struct dentry *debug_dir;
+
+/* Serialises the debugfs writers; protects the lists and the last result. */
+static DEFINE_MUTEX(debug_lock);
+static LIST_HEAD(debug_blocks);
+static LIST_HEAD(debug_vms);
+static struct pool_workload_result debug_last;
+
+static size_t vm_worst_case(const struct pool_vm *vm)
+{
+	return (size_t)((1 << VM_ROOT_ORDER) + (1 << VM_META_ORDER) +
+			vm->nr_l2 + vm->nr_l3) << PAGE_SHIFT;
+}
+
+static void vm_destroy(struct pool_vm *vm)
+{
+	unsigned long i;
+
+	lockdep_assert_held(&debug_lock);
+
+	for (i = 0; i < vm->nr_l3; i++)
+		if (vm->l3[i])
+			gunyah_pool_free(vm->l3[i], 0);
+	for (i = 0; i < vm->nr_l2; i++)
+		if (vm->l2[i])
+			gunyah_pool_free(vm->l2[i], 0);
+	if (vm->root)
+		gunyah_pool_free(vm->root, VM_ROOT_ORDER);
+	if (vm->meta)
+		gunyah_pool_free(vm->meta, VM_META_ORDER);
+	if (vm->reserved)
+		gunyah_pool_unreserve(vm->reserved);
+	list_del(&vm->node);
+	kvfree(vm->l3);
+	kvfree(vm->l2);
+	kfree(vm);
+}
+
+static struct pool_vm *vm_find(unsigned int id)
+{
+	struct pool_vm *vm;
+
+	list_for_each_entry(vm, &debug_vms, node)
+		if (vm->id == id)
+			return vm;
+	return NULL;
+}
+
+/* Returns -ENOMEM when the pool refuses the VM's reservation. */
+static int vm_create(unsigned int id, u64 ipa_mib)
+{
+	struct pool_vm *vm;
+	int ret;
+
+	lockdep_assert_held(&debug_lock);
+
+	if (!ipa_mib || ipa_mib > VM_MAX_IPA_MIB)
+		return -EINVAL;
+	if (vm_find(id))
+		return -EEXIST;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	if (!vm)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&vm->node);
+	list_add_tail(&vm->node, &debug_vms);
+	vm->id = id;
+	vm->ipa_size = ipa_mib * SZ_1M;
+	vm->nr_l2 = DIV_ROUND_UP(vm->ipa_size, VM_L2_SPAN);
+	vm->nr_l3 = DIV_ROUND_UP(vm->ipa_size, VM_L3_SPAN);
+	vm->l2 = kvcalloc(vm->nr_l2, sizeof(*vm->l2), GFP_KERNEL);
+	vm->l3 = kvcalloc(vm->nr_l3, sizeof(*vm->l3), GFP_KERNEL);
+	if (!vm->l2 || !vm->l3) {
+		ret = -ENOMEM;
+		goto err_destroy;
+	}
+
+	ret = gunyah_pool_reserve(vm_worst_case(vm));
+	if (ret)
+		goto err_destroy;
+	vm->reserved = vm_worst_case(vm);
+
+	ret = gunyah_pool_alloc(VM_META_ORDER, GFP_KERNEL | __GFP_ZERO,
+				&vm->meta);
+	if (ret)
+		goto err_destroy;
+	ret = gunyah_pool_alloc(VM_ROOT_ORDER, GFP_KERNEL | __GFP_ZERO,
+				&vm->root);
+	if (ret)
+		goto err_destroy;
+	return 0;
+
+err_destroy:
+	vm_destroy(vm);
+	return ret;
+}
+
+/* The guest touches one random page of its IPA space. */
+static int vm_fault(struct pool_vm *vm, struct rnd_state *rnd)
+{
+	u64 ipa = (u64)prandom_u32_state(rnd) << 32 | prandom_u32_state(rnd);
+	unsigned long i2, i3;
+	int ret;
+
+	lockdep_assert_held(&debug_lock);
+
+	ipa %= vm->ipa_size;
+	i2 = ipa / VM_L2_SPAN;
+	i3 = ipa / VM_L3_SPAN;
+	vm->faults++;
+	if (!vm->l2[i2]) {
+		ret = gunyah_pool_alloc(0, GFP_KERNEL, &vm->l2[i2]);
+		if (ret)
+			return ret;
+		vm->tables++;
+	}
+	if (!vm->l3[i3]) {
+		ret = gunyah_pool_alloc(0, GFP_KERNEL, &vm->l3[i3]);
+		if (ret)
+			return ret;
+		vm->tables++;
+	}
+	return 0;
+}
+
+static int vm_faults(struct pool_vm *vm, unsigned long count, u64 seed)
+{
+	struct rnd_state rnd;
+	int ret = 0;
+
+	prandom_seed_state(&rnd, seed);
+	while (count-- && !ret)
+		ret = vm_fault(vm, &rnd);
+	return ret;
+}
+
+static void vm_destroy_all(void)
+{
+	struct pool_vm *vm, *tmp;
+
+	list_for_each_entry_safe(vm, tmp, &debug_vms, node)
+		vm_destroy(vm);
+}
+
+/*
+ * Each round creates @nr_vms VMs with random IPA sizes from 64 MiB to 1 GiB,
+ * spreads @nr_faults faults over them at random, then destroys them all. A VM
+ * whose reservation is refused is counted and skipped, as a driver would
+ * refuse to create it.
+ */
+static void run_workload(struct pool_workload_result *res, unsigned long rounds,
+			 unsigned int nr_vms, unsigned long nr_faults, u64 seed)
+{
+	struct pool_vm *vm, **vms __free(kfree) = NULL;
+	struct rnd_state rnd;
+	unsigned int i, live;
+	unsigned long f;
+	int ret;
+
+	lockdep_assert_held(&debug_lock);
+
+	memset(res, 0, sizeof(*res));
+	res->seed = seed;
+	prandom_seed_state(&rnd, seed);
+	vms = kcalloc(nr_vms, sizeof(*vms), GFP_KERNEL);
+	if (!vms) {
+		res->err = -ENOMEM;
+		return;
+	}
+
+	for (res->rounds = 0; res->rounds < rounds; res->rounds++) {
+		live = 0;
+		for (i = 0; i < nr_vms; i++) {
+			u64 mib = 64 + prandom_u32_state(&rnd) % (1024 - 64 + 1);
+			unsigned int id = U32_MAX - i;
+
+			ret = vm_create(id, mib);
+			if (ret == -ENOMEM) {
+				res->refused++;
+				continue;
+			}
+			if (ret)
+				goto out_err;
+			vms[live++] = vm_find(id);
+			res->vms++;
+		}
+		for (f = 0; f < nr_faults && live; f++) {
+			vm = vms[prandom_u32_state(&rnd) % live];
+			ret = vm_fault(vm, &rnd);
+			if (ret)
+				goto out_err;
+			res->faults++;
+		}
+		for (i = 0; i < live; i++) {
+			res->tables += vms[i]->tables;
+			vm_destroy(vms[i]);
+		}
+	}
+	return;
+
+out_err:
+	res->err = ret;
+	for (i = 0; i < live; i++)
+		vm_destroy(vms[i]);
+}
+
+/* Copy one command from userspace, NUL terminated and bounded. */
+static char *debug_cmd(const char __user *ubuf, size_t count)
+{
+	if (count >= DEBUG_CMD_MAX)
+		return ERR_PTR(-EINVAL);
+	return memdup_user_nul(ubuf, count);
+}
+
+static ssize_t alloc_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	char *cmd __free(kfree) = debug_cmd(ubuf, count);
+	struct pool_block *blk;
+	char flags[16] = "";
+	unsigned int order;
+	gfp_t gfp;
+	int ret;
+
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
+	if (sscanf(cmd, "%u %15s", &order, flags) < 1)
+		return -EINVAL;
+	if (!*flags || !strcmp(flags, "kernel"))
+		gfp = GFP_KERNEL;
+	else if (!strcmp(flags, "zero"))
+		gfp = GFP_KERNEL | __GFP_ZERO;
+	else if (!strcmp(flags, "nowait"))
+		gfp = GFP_NOWAIT;
+	else if (!strcmp(flags, "atomic"))
+		gfp = GFP_ATOMIC;
+	else
+		return -EINVAL;
+
+	blk = kzalloc(sizeof(*blk), GFP_KERNEL);
+	if (!blk)
+		return -ENOMEM;
+	ret = gunyah_pool_block_alloc(debug_pool, order, gfp, &blk->phys);
+	if (ret) {
+		kfree(blk);
+		return ret;
+	}
+	blk->order = order;
+	scoped_guard(mutex, &debug_lock)
+		list_add_tail(&blk->node, &debug_blocks);
+	return count;
+}
+
+static const struct file_operations alloc_fops = {
+	.write = alloc_write,
+	.llseek = noop_llseek,
+};
+
+/* "PHYS ORDER": free any block, including one this file did not allocate. */
+static ssize_t free_write(struct file *file, const char __user *ubuf,
+			  size_t count, loff_t *ppos)
+{
+	char *cmd __free(kfree) = debug_cmd(ubuf, count);
+	struct pool_block *blk, *tmp;
+	unsigned long long phys;
+	unsigned int order;
+	int ret;
+
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
+	if (sscanf(cmd, "%llx %u", &phys, &order) != 2)
+		return -EINVAL;
+
+	guard(mutex)(&debug_lock);
+	ret = gunyah_pool_block_free(debug_pool, phys, order);
+	if (ret)
+		return ret;
+	list_for_each_entry_safe(blk, tmp, &debug_blocks, node) {
+		if (blk->phys == phys && blk->order == order) {
+			list_del(&blk->node);
+			kfree(blk);
+			break;
+		}
+	}
+	return count;
+}
+
+static const struct file_operations free_fops = {
+	.write = free_write,
+	.llseek = noop_llseek,
+};
+
+static ssize_t free_all_write(struct file *file, const char __user *ubuf,
+			      size_t count, loff_t *ppos)
+{
+	struct pool_block *blk, *tmp;
+
+	guard(mutex)(&debug_lock);
+	list_for_each_entry_safe(blk, tmp, &debug_blocks, node) {
+		gunyah_pool_block_free(debug_pool, blk->phys, blk->order);
+		list_del(&blk->node);
+		kfree(blk);
+	}
+	return count;
+}
+
+static const struct file_operations free_all_fops = {
+	.write = free_all_write,
+	.llseek = noop_llseek,
+};
+
+static ssize_t commit_write(struct file *file, const char __user *ubuf,
+			    size_t count, bool reserve)
+{
+	u64 bytes;
+	int ret;
+
+	ret = kstrtou64_from_user(ubuf, count, 0, &bytes);
+	if (ret)
+		return ret;
+	if (bytes > SIZE_MAX)
+		return -EINVAL;
+	ret = reserve ? gunyah_pool_commit(debug_pool, bytes) :
+			gunyah_pool_uncommit(debug_pool, bytes);
+	return ret ?: count;
+}
+
+static ssize_t reserve_write(struct file *file, const char __user *ubuf,
+			     size_t count, loff_t *ppos)
+{
+	return commit_write(file, ubuf, count, true);
+}
+
+static ssize_t unreserve_write(struct file *file, const char __user *ubuf,
+			       size_t count, loff_t *ppos)
+{
+	return commit_write(file, ubuf, count, false);
+}
+
+static const struct file_operations reserve_fops = {
+	.write = reserve_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations unreserve_fops = {
+	.write = unreserve_write,
+	.llseek = noop_llseek,
+};
+
+static int blocks_show(struct seq_file *m, void *v)
+{
+	struct pool_block *blk;
+
+	guard(mutex)(&debug_lock);
+	list_for_each_entry(blk, &debug_blocks, node)
+		seq_printf(m, "%pa %u\n", &blk->phys, blk->order);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(blocks);
+
+static int base_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "%pa\n", &debug_pool->base);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(base);
+
+static int free_per_order_show(struct seq_file *m, void *v)
+{
+	unsigned long nr[GUNYAH_POOL_MAX_ORDER + 1];
+	unsigned int o;
+
+	gunyah_pool_free_blocks(debug_pool, nr, ARRAY_SIZE(nr));
+	for (o = 0; o < ARRAY_SIZE(nr); o++)
+		seq_printf(m, "%2u %lu\n", o, nr[o]);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(free_per_order);
+
+/* Bytes of the largest block an allocation could be given now, or 0. */
+static int largest_free_block_show(struct seq_file *m, void *v)
+{
+	unsigned long nr[GUNYAH_POOL_MAX_ORDER + 1];
+	int o;
+
+	gunyah_pool_free_blocks(debug_pool, nr, ARRAY_SIZE(nr));
+	for (o = GUNYAH_POOL_MAX_ORDER; o >= 0 && !nr[o]; o--)
+		;
+	seq_printf(m, "%lu\n", o < 0 ? 0 : PAGE_SIZE << o);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(largest_free_block);
+
+/*
+ * Occupancy, one character a page, '#' in use and '.' free, 64 pages a line
+ * behind the line's offset into the region. The bitmap is read without the
+ * pool's lock: a map of a pool in use is a picture of a moving thing.
+ */
+static int map_show(struct seq_file *m, void *v)
+{
+	unsigned long npages = debug_pool->capacity >> PAGE_SHIFT;
+	char line[65];
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		line[i % 64] = gunyah_pool_page_used(debug_pool, i) ? '#' : '.';
+		if (i % 64 == 63 || i == npages - 1) {
+			line[i % 64 + 1] = '\0';
+			seq_printf(m, "%#010lx %s\n",
+				   (i - i % 64) << PAGE_SHIFT, line);
+		}
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(map);
+
+static int validate_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "%s\n", gunyah_pool_validate(debug_pool) ? "bad" : "ok");
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(validate);
+
+/*
+ * "create ID IPA_MIB", "fault ID COUNT SEED", "destroy ID", "destroy all".
+ * create fails with ENOMEM when the pool refuses the VM's reservation.
+ */
+static ssize_t vm_write(struct file *file, const char __user *ubuf,
+			size_t count, loff_t *ppos)
+{
+	char *cmd __free(kfree) = debug_cmd(ubuf, count);
+	unsigned long long a, b;
+	unsigned int id;
+	struct pool_vm *vm;
+	char op[16], all[4];
+	int ret;
+
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
+
+	guard(mutex)(&debug_lock);
+	if (sscanf(cmd, "%15s %u %llu %llu", op, &id, &a, &b) == 3 &&
+	    !strcmp(op, "create")) {
+		ret = vm_create(id, a);
+	} else if (sscanf(cmd, "%15s %u %llu %llu", op, &id, &a, &b) == 4 &&
+		   !strcmp(op, "fault")) {
+		vm = vm_find(id);
+		ret = vm ? vm_faults(vm, a, b) : -ENOENT;
+	} else if (sscanf(cmd, "%15s %3s", op, all) == 2 &&
+		   !strcmp(op, "destroy") && !strcmp(all, "all")) {
+		vm_destroy_all();
+		ret = 0;
+	} else if (sscanf(cmd, "%15s %u", op, &id) == 2 &&
+		   !strcmp(op, "destroy")) {
+		vm = vm_find(id);
+		if (vm)
+			vm_destroy(vm);
+		ret = vm ? 0 : -ENOENT;
+	} else {
+		ret = -EINVAL;
+	}
+	return ret ?: count;
+}
+
+static const struct file_operations vm_fops = {
+	.write = vm_write,
+	.llseek = noop_llseek,
+};
+
+static int vms_show(struct seq_file *m, void *v)
+{
+	struct pool_vm *vm;
+
+	guard(mutex)(&debug_lock);
+	list_for_each_entry(vm, &debug_vms, node)
+		seq_printf(m, "vm %u ipa_mib=%llu reserved=%zu faults=%lu tables=%lu\n",
+			   vm->id, vm->ipa_size / SZ_1M, vm->reserved,
+			   vm->faults, vm->tables);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vms);
+
+/* "ROUNDS VMS FAULTS SEED" runs the workload; reading shows the last run. */
+static ssize_t workload_write(struct file *file, const char __user *ubuf,
+			      size_t count, loff_t *ppos)
+{
+	char *cmd __free(kfree) = debug_cmd(ubuf, count);
+	unsigned long rounds, faults;
+	unsigned int nr_vms;
+	u64 seed;
+
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
+	if (sscanf(cmd, "%lu %u %lu %llu", &rounds, &nr_vms, &faults,
+		   &seed) != 4 || !nr_vms || nr_vms > 64)
+		return -EINVAL;
+
+	guard(mutex)(&debug_lock);
+	run_workload(&debug_last, rounds, nr_vms, faults, seed);
+	return debug_last.err ?: count;
+}
+
+static int workload_show(struct seq_file *m, void *v)
+{
+	struct pool_workload_result *r = &debug_last;
+
+	guard(mutex)(&debug_lock);
+	seq_printf(m, "seed=%llu rounds=%lu vms=%lu refused=%lu faults=%lu tables=%lu err=%d\n",
+		   r->seed, r->rounds, r->vms, r->refused, r->faults,
+		   r->tables, r->err);
+	return 0;
+}
+
+static int workload_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, workload_show, inode->i_private);
+}
+
+static const struct file_operations workload_fops = {
+	.open = workload_open,
+	.read = seq_read,
+	.write = workload_write,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+
+/**
+ * gunyah_pool_debugfs_init() - create /sys/kernel/debug/gunyah_pool
+ * @pool:	the system's pool
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_debugfs_init(struct gunyah_pool *pool)
+{
+	debug_pool = pool;
+	debug_dir = debugfs_create_dir("gunyah_pool", NULL);
+	debugfs_create_file("base", 0400, debug_dir, NULL, &base_fops);
+	debugfs_create_file("alloc", 0200, debug_dir, NULL, &alloc_fops);
+	debugfs_create_file("free", 0200, debug_dir, NULL, &free_fops);
+	debugfs_create_file("free_all", 0200, debug_dir, NULL, &free_all_fops);
+	debugfs_create_file("blocks", 0400, debug_dir, NULL, &blocks_fops);
+	debugfs_create_file("reserve", 0200, debug_dir, NULL, &reserve_fops);
+	debugfs_create_file("unreserve", 0200, debug_dir, NULL,
+			    &unreserve_fops);
+	debugfs_create_file("free_per_order", 0400, debug_dir, NULL,
+			    &free_per_order_fops);
+	debugfs_create_file("largest_free_block", 0400, debug_dir, NULL,
+			    &largest_free_block_fops);
+	debugfs_create_file("map", 0400, debug_dir, NULL, &map_fops);
+	debugfs_create_file("validate", 0400, debug_dir, NULL, &validate_fops);
+	debugfs_create_file("vm", 0200, debug_dir, NULL, &vm_fops);
+	debugfs_create_file("vms", 0400, debug_dir, NULL, &vms_fops);
+	debugfs_create_file("workload", 0600, debug_dir, NULL, &workload_fops);
+}

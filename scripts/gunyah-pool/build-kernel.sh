@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# build-kernel.sh [LANE]: configure and build arm64 Image for one lane.
+#
+# A lane is tools/testing/gunyah-pool/configs/base.config, plus LANE.config
+# for any lane but "default". The base goes through allnoconfig, the lane's
+# fragment is merged on top with olddefconfig, and every option requested by
+# either is then compared with the final .config: one that did not stick
+# (usually a dependency the fragment does not enable) fails the build by
+# name. Each lane has its own O= directory under build/, and configuration
+# is redone only when its inputs change, so make rebuilds only what changed.
+set -euo pipefail
+
+lane=${1:-default}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+tree=$top/build/linux
+out=$top/build/obj-$lane
+cfgdir=$top/tools/testing/gunyah-pool/configs
+
+die() { echo "build-kernel: $*" >&2; exit 1; }
+
+fragments=("$cfgdir/base.config")
+if [ "$lane" != default ]; then
+	[ -f "$cfgdir/$lane.config" ] || die "no lane '$lane' ($cfgdir/$lane.config)"
+	fragments+=("$cfgdir/$lane.config")
+fi
+
+"$top/scripts/gunyah-pool/prepare-tree.sh"
+
+cc="aarch64-linux-gnu-gcc"
+command -v ccache >/dev/null && cc="ccache $cc"
+kmake=(make -C "$tree" O="$out" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
+       CC="$cc" -j"$(nproc)" -s)
+
+# Configuration inputs: the fragments, every Kconfig of ours, the patches.
+stamp=$( (cat "${fragments[@]}"; cd "$top" && find drivers patches -type f \
+	 \( -name 'Kconfig*' -o -name '*.patch' \) -print0 | LC_ALL=C sort -z |
+	 xargs -0 cat) | sha256sum | cut -d' ' -f1)
+mkdir -p "$out"
+if [ ! -f "$out/.config" ] || [ "$(cat "$out/.gunyah-pool-config" 2>/dev/null)" != "$stamp" ]; then
+	echo "build-kernel: configuring lane $lane"
+	KCONFIG_ALLCONFIG="${fragments[0]}" "${kmake[@]}" allnoconfig >/dev/null
+	if [ ${#fragments[@]} -gt 1 ]; then
+		"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" \
+			"$out/.config" "${fragments[@]:1}" >/dev/null
+		"${kmake[@]}" olddefconfig >/dev/null
+	fi
+
+	# Requested versus final: fail on every option that did not stick.
+	bad=0
+	while read -r opt want; do
+		have=$(sed -n "s/^$opt=//p" "$out/.config")
+		[ -n "$have" ] || have=n
+		if [ "$have" != "$want" ]; then
+			echo "build-kernel: $opt requested '$want' but the final .config has '$have' (a missing dependency?)" >&2
+			bad=1
+		fi
+	done < <(cat "${fragments[@]}" | sed -n \
+		-e 's/^\(CONFIG_[A-Za-z0-9_]*\)=\(.*\)$/\1 \2/p' \
+		-e 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1 n/p')
+	[ $bad -eq 0 ] || { rm -f "$out/.gunyah-pool-config"; die "lane $lane: configuration incomplete"; }
+	echo "$stamp" > "$out/.gunyah-pool-config"
+fi
+
+echo "build-kernel: building lane $lane"
+"${kmake[@]}" Image
+echo "build-kernel: $out/arch/arm64/boot/Image"

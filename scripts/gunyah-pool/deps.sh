@@ -1,0 +1,57 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Install everything building, booting and testing the pool needs, from
+# Debian's packages, and skip what is already there. The one list of
+# packages is here. The arm64 busybox is unpacked into build/busybox.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+
+packages=(
+	linux-source-6.12	# the kernel tree we overlay
+	gcc libc6-dev make bc flex bison libssl-dev libelf-dev cpio xz-utils
+	gcc-aarch64-linux-gnu	# cross compiler, also for the static guest helpers
+	libc6-dev-arm64-cross
+	ccache
+	sparse
+	qemu-system-arm		# qemu-system-aarch64
+	device-tree-compiler	# dtc, fdtoverlay
+	python3 python3-pytest python3-pexpect
+	git
+)
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+bb="$top/build/busybox/bin/busybox"
+if [ ! -x "$bb" ]; then
+	echo "deps: fetching busybox-static:arm64"
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		as_root dpkg --add-architecture arm64
+		as_root apt-get update -qq
+	fi
+	dl="$top/build/dl"
+	rm -rf "$dl" && mkdir -p "$dl"
+	(cd "$dl" && apt-get download -qq busybox-static:arm64 2>/dev/null ||
+		{ as_root apt-get update -qq && apt-get download -qq busybox-static:arm64; })
+	rm -rf "$top/build/busybox"
+	dpkg-deb -x "$dl"/busybox-static_*_arm64.deb "$top/build/busybox"
+	test -x "$bb" || { echo "deps: busybox not found in the package" >&2; exit 1; }
+fi

@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Make build/linux: a Linux 6.12 tree with the repository's kernel files
+# overlaid and patches/*.patch applied in name order.
+#
+# The pristine tree is extracted once into build/linux-pristine, from
+# $GUNYAH_POOL_KERNEL_SRC (a tarball or a directory; default Debian's
+# /usr/src/linux-source-6.12.tar.xz). A re-run rewrites only files whose
+# content changed, so make rebuilds only what changed, and a re-run on an
+# overlaid tree is a no-op. A patch that does not apply is an error naming it.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+src=${GUNYAH_POOL_KERNEL_SRC:-/usr/src/linux-source-6.12.tar.xz}
+pristine=$top/build/linux-pristine
+tree=$top/build/linux
+overlay_dirs=(arch Documentation drivers include)
+
+die() { echo "prepare-tree: $*" >&2; exit 1; }
+
+# Write $2 from $1 only if the content differs; never write through a hard
+# link into the pristine tree.
+sync_file() {
+	if ! cmp -s "$1" "$2"; then
+		mkdir -p "$(dirname "$2")"
+		rm -f "$2"
+		cp "$1" "$2"
+	fi
+}
+
+if [ ! -f "$pristine/.extracted" ]; then
+	rm -rf "$pristine" "$tree" "$top/build/extract"
+	mkdir -p "$top/build/extract"
+	if [ -d "$src" ]; then
+		echo "prepare-tree: copying $src"
+		cp -a "$src/." "$top/build/extract/"
+		mv "$top/build/extract" "$pristine"
+	elif [ -f "$src" ]; then
+		echo "prepare-tree: extracting $src"
+		tar -xf "$src" -C "$top/build/extract"
+		one=$(find "$top/build/extract" -mindepth 1 -maxdepth 1)
+		[ "$(echo "$one" | wc -l)" -eq 1 ] || die "$src has more than one top directory"
+		mv "$one" "$pristine"
+		rmdir "$top/build/extract"
+	else
+		die "no kernel source at $src (set GUNYAH_POOL_KERNEL_SRC)"
+	fi
+	grep -q '^PATCHLEVEL = 12$' "$pristine/Makefile" ||
+		die "$src is not a Linux 6.12 tree"
+	touch "$pristine/.extracted"
+fi
+
+if [ ! -d "$tree" ]; then
+	# Hard links: a second tree for the cost of its directories.
+	cp -al "$pristine" "$tree"
+	rm -f "$tree/.extracted"
+fi
+
+# New files: copied as they are. They must not exist upstream; edits to
+# upstream files belong in patches/.
+manifest=$tree/.gunyah-pool-files
+new_manifest=$(mktemp)
+trap 'rm -f "$new_manifest"' EXIT
+for d in "${overlay_dirs[@]}"; do
+	[ -d "$top/$d" ] && (cd "$top" && find "$d" -type f)
+done | LC_ALL=C sort > "$new_manifest"
+while read -r f; do
+	[ -e "$pristine/$f" ] && die "$f exists upstream; change it with a patch in patches/"
+	sync_file "$top/$f" "$tree/$f"
+done < "$new_manifest"
+# Files dropped from the repository since the last run leave the tree too.
+if [ -f "$manifest" ]; then
+	comm -23 "$manifest" "$new_manifest" | while read -r f; do rm -f "$tree/$f"; done
+fi
+cp "$new_manifest" "$manifest"
+
+# Patches: apply the whole series to pristine copies of the files it
+# touches, then sync the results into the tree.
+stage=$top/build/patch-stage
+rm -rf "$stage" && mkdir -p "$stage"
+shopt -s nullglob
+patches=("$top"/patches/*.patch)
+touched=$(cat /dev/null "${patches[@]}" | sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' | LC_ALL=C sort -u)
+for f in $touched; do
+	if [ -e "$pristine/$f" ]; then
+		mkdir -p "$stage/$(dirname "$f")"
+		cp "$pristine/$f" "$stage/$f"
+	fi
+done
+for p in "${patches[@]}"; do
+	if ! out=$(patch -p1 -d "$stage" -f -s --no-backup-if-mismatch < "$p" 2>&1); then
+		echo "$out" >&2
+		die "patch $(basename "$p") does not apply to $(basename "$src")"
+	fi
+done
+for f in $touched; do
+	if [ -e "$stage/$f" ]; then
+		sync_file "$stage/$f" "$tree/$f"
+	fi
+done
+# A file a patch touched before and no longer does goes back to pristine.
+pmanifest=$tree/.gunyah-pool-patched
+if [ -f "$pmanifest" ]; then
+	comm -23 "$pmanifest" <(printf '%s\n' $touched) | while read -r f; do
+		[ -e "$pristine/$f" ] && sync_file "$pristine/$f" "$tree/$f"
+	done
+fi
+printf '%s\n' $touched > "$pmanifest"
+echo "prepare-tree: $tree ready ($(wc -l < "$manifest") new files, ${#patches[@]} patches)"
