@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# build-kernel.sh [LANE]: configure and build arm64 Image for one lane.
+# build-kernel.sh [--config-only] [LANE]: configure and build arm64 Image.
 #
 # A lane is tools/testing/gunyah-pool/configs/base.config, plus LANE.config
-# for any lane but "default". The base goes through allnoconfig, the lane's
+# for any lane but "default"; LANE may also be the path of a fragment. The base goes through allnoconfig, the lane's
 # fragment is merged on top with olddefconfig, and every option requested by
 # either is then compared with the final .config: one that did not stick
 # (usually a dependency the fragment does not enable) fails the build by
@@ -12,19 +12,24 @@
 # is redone only when its inputs change, so make rebuilds only what changed.
 set -euo pipefail
 
+config_only=
+if [ "${1:-}" = --config-only ]; then config_only=1; shift; fi
 lane=${1:-default}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tree=$top/build/linux
-out=$top/build/obj-$lane
 cfgdir=$top/tools/testing/gunyah-pool/configs
 
 die() { echo "build-kernel: $*" >&2; exit 1; }
 
 fragments=("$cfgdir/base.config")
-if [ "$lane" != default ]; then
+if [ -f "$lane" ]; then
+	fragments+=("$(realpath "$lane")")
+	lane=$(basename "$lane" .config)
+elif [ "$lane" != default ]; then
 	[ -f "$cfgdir/$lane.config" ] || die "no lane '$lane' ($cfgdir/$lane.config)"
 	fragments+=("$cfgdir/$lane.config")
 fi
+out=$top/build/obj-$lane
 
 "$top/scripts/gunyah-pool/prepare-tree.sh"
 
@@ -63,6 +68,7 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.gunyah-pool-config" 2>/dev/null)" 
 	echo "$stamp" > "$out/.gunyah-pool-config"
 fi
 
+[ -z "$config_only" ] || exit 0
 echo "build-kernel: building lane $lane"
 "${kmake[@]}" Image
 echo "build-kernel: $out/arch/arm64/boot/Image"

@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Build, boot and judge: the pieces every test and the demo share.
+
+A boot is: a kernel Image for one configuration lane, QEMU's own board
+device tree with one of our overlays applied, an initramfs holding busybox,
+a non-interactive /init and the test's guest script, and a QEMU command line
+that is printed and kept. The console log is kept under
+tools/testing/gunyah-pool/out/<run>/<boot>/ with everything the boot used.
+The verdict fails a boot that did not finish, timed out, panicked, or shows
+a kernel splat the test did not declare as expected.
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent          # tools/testing/gunyah-pool
+TOP = HERE.parents[2]                                   # the repository
+BUILD = TOP / 'build'
+TREE = BUILD / 'linux'
+DTS_DIR = TOP / 'arch' / 'arm64' / 'boot' / 'dts' / 'gunyah-pool'
+GUEST = HERE / 'guest'
+DEFAULT_OVERLAY = 'qemu-virt-gunyah-pool.dtso'
+
+MACHINE = 'virt'
+CPU = 'max,pauth-impdef=on'     # -cpu max; cheaper pointer auth under TCG
+MEMORY_MB = 1024
+SMP = 2
+
+# Console lines that fail a boot unless the test expects them (NOTES.md).
+SPLATS = [
+    r'BUG:', r'WARNING:', r'UBSAN:', r'Unable to handle kernel',
+    r'Internal error:', r'Kernel panic', r'kernel BUG at', r'Oops',
+    r'possible recursive locking', r'possible circular locking',
+    r'inconsistent lock state', r'suspicious RCU usage',
+    r'sleeping function called from invalid context', r'ODEBUG:',
+    r'unreferenced object', r'list_add corruption', r'list_del corruption',
+    r'Bad page state', r'rcu: INFO:', r'soft lockup', r'hung_task',
+]
+SPLAT_RE = re.compile('|'.join(SPLATS))
+MARK_RE = re.compile(r'@@GPOOL (.*?)\r?$')
+
+
+class HarnessError(Exception):
+    """A step of building or booting failed; the message says which."""
+
+
+def run_id():
+    """One directory per pytest session or command, shared by its boots."""
+    rid = os.environ.get('GPOOL_RUN')
+    if not rid:
+        rid = time.strftime('%Y%m%d-%H%M%S')
+        os.environ['GPOOL_RUN'] = rid
+    return rid
+
+
+def out_dir(*parts):
+    d = HERE / 'out' / run_id()
+    for p in parts:
+        d = d / p
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _run(cmd, log=None, **kw):
+    """Run a host command; on failure raise with its output's tail."""
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, **kw)
+    if log:
+        Path(log).write_text(res.stdout)
+    if res.returncode:
+        tail = '\n'.join(res.stdout.splitlines()[-25:])
+        raise HarnessError(f'{shlex.join(map(str, cmd))} failed '
+                           f'({res.returncode}):\n{tail}')
+    return res.stdout
+
+
+_built = {}
+
+
+def kernel(lane='default'):
+    """Build (or bring up to date) a lane's Image, once per process."""
+    if lane not in _built:
+        prebuilt = os.environ.get('GPOOL_PREBUILT', '').split(',')
+        if lane not in prebuilt:
+            _run([TOP / 'scripts' / 'gunyah-pool' / 'build-kernel.sh', lane],
+                 log=out_dir() / f'build-{lane}.log')
+        _built[lane] = BUILD / f'obj-{lane}'
+    image = _built[lane] / 'arch' / 'arm64' / 'boot' / 'Image'
+    if not image.exists():
+        raise HarnessError(f'no kernel image at {image}')
+    return _built[lane]
+
+
+def qemu_base(smp=SMP, mem=MEMORY_MB, machine=MACHINE):
+    return ['qemu-system-aarch64', '-machine', machine, '-cpu', CPU,
+            '-m', str(mem), '-smp', str(smp)]
+
+
+def board_dtb(smp=SMP, mem=MEMORY_MB):
+    """QEMU's own device tree for the same machine, memory and CPUs."""
+    dtb = BUILD / 'dtb' / f'board-{MACHINE}-{mem}m-{smp}cpu.dtb'
+    if not dtb.exists():
+        dtb.parent.mkdir(parents=True, exist_ok=True)
+        cmd = qemu_base(smp, mem, f'{MACHINE},dumpdtb={dtb}')
+        _run(cmd + ['-display', 'none'])
+    return dtb
+
+
+# Overlays that add /reserved-memory children cannot know the root's cell
+# sizes; these dtc checks always fire on them.
+DTC_QUIET = ['-W', 'no-ranges_format', '-W', 'no-avoid_default_addr_size',
+             '-W', 'no-avoid_unnecessary_addr_size',
+             '-W', 'no-unique_unit_address']
+
+
+def make_dtb(overlay, dest, smp=SMP, mem=MEMORY_MB):
+    """Board DT plus one overlay (a file name in DTS_DIR, a path, or None)."""
+    base = board_dtb(smp, mem)
+    dest = Path(dest)
+    if overlay is None:
+        shutil.copy(base, dest)
+        return dest
+    src = Path(overlay)
+    if not src.is_absolute():
+        src = DTS_DIR / overlay
+    dtbo = dest.with_suffix('.dtbo')
+    try:
+        _run(['dtc', '-@', '-q', *DTC_QUIET, '-I', 'dts', '-O', 'dtb',
+              '-o', dtbo, src])
+        _run(['fdtoverlay', '-i', base, '-o', dest, dtbo])
+    except HarnessError as e:
+        raise HarnessError(f'bad overlay {src.name}: {e}') from None
+    return dest
+
+
+def guest_helper():
+    """The static arm64 helper, rebuilt when its source changes."""
+    src = GUEST / 'gpool-helper.c'
+    exe = BUILD / 'guest' / 'gpool-helper'
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        _run(['aarch64-linux-gnu-gcc', '-static', '-O2', '-Wall', '-Wextra',
+              '-o', exe, src])
+    return exe
+
+
+def make_initramfs(objdir, script, dest):
+    """busybox, /init, /lib.sh, the helper and /test.sh, as a newc cpio."""
+    dest = Path(dest)
+    busybox = BUILD / 'busybox' / 'bin' / 'busybox'
+    if not busybox.exists():
+        raise HarnessError(f'{busybox} missing: run scripts/gunyah-pool/deps.sh')
+    test_sh = dest.parent / 'test.sh'
+    test_sh.write_text('. /lib.sh\n' + script + '\n')
+    entries = [
+        'dir /dev 0755 0 0', 'nod /dev/console 0600 0 0 c 5 1',
+        'dir /bin 0755 0 0', 'dir /proc 0755 0 0', 'dir /sys 0755 0 0',
+        'dir /tmp 1777 0 0', 'dir /root 0700 0 0',
+        f'file /bin/busybox {busybox} 0755 0 0',
+        'slink /bin/sh busybox 0777 0 0',
+        f'file /bin/gpool-helper {guest_helper()} 0755 0 0',
+        f'file /init {GUEST / "init"} 0755 0 0',
+        f'file /lib.sh {GUEST / "lib.sh"} 0644 0 0',
+        f'file /test.sh {test_sh} 0755 0 0',
+    ]
+    listing = dest.with_suffix('.list')
+    listing.write_text('\n'.join(entries) + '\n')
+    gen = Path(objdir) / 'usr' / 'gen_init_cpio'
+    with open(dest, 'wb') as f:
+        res = subprocess.run([gen, listing], stdout=f, stderr=subprocess.PIPE)
+    if res.returncode:
+        raise HarnessError(f'gen_init_cpio failed: {res.stderr.decode()}')
+    return dest
+
+
+@dataclass
+class Boot:
+    """One finished boot: its log, what the guest reported, the verdict."""
+    name: str
+    dir: Path
+    cmdline: list = field(repr=False)
+    log: str = field(default='', repr=False)
+    timed_out: bool = False
+    seconds: float = 0.0
+    marks: list = field(default_factory=list, repr=False)
+    kv: dict = field(default_factory=dict, repr=False)
+    dumps: dict = field(default_factory=dict, repr=False)
+    problems: list = field(default_factory=list)
+    splats: list = field(default_factory=list)
+
+    @property
+    def rc(self):
+        for m in self.marks:
+            if m.startswith('done rc='):
+                return int(m.split('=', 1)[1])
+        return None
+
+    def lines(self, pattern):
+        """Console lines matching a regex."""
+        r = re.compile(pattern)
+        return [line for line in self.log.splitlines() if r.search(line)]
+
+    def check(self):
+        if self.problems:
+            raise HarnessError(f'boot {self.name} failed: ' +
+                               '; '.join(self.problems) +
+                               f'\n(console log: {self.dir / "console.log"})')
+        return self
+
+
+def _parse(b, expect_splats):
+    allowed = [re.compile(p) for p in expect_splats]
+    for line in b.log.splitlines():
+        m = MARK_RE.search(line)
+        if m:
+            mark = m.group(1)
+            b.marks.append(mark)
+            if mark.startswith('kv ') and '=' in mark:
+                k, v = mark[3:].split('=', 1)
+                b.kv[k] = v
+            elif mark.startswith('dump ') and '|' in mark:
+                k, v = mark[5:].split('|', 1)
+                b.dumps.setdefault(k, []).append(v)
+            continue
+        if SPLAT_RE.search(line) and not any(a.search(line) for a in allowed):
+            b.splats.append(line.strip())
+
+    if b.timed_out:
+        b.problems.append(f'QEMU hung: no power-off within {b.seconds:.0f} s')
+    if any('Kernel panic' in s for s in b.splats):
+        panic = next(s for s in b.splats if 'Kernel panic' in s)
+        b.problems.append(f'kernel panic: {panic}')
+    elif b.splats:
+        b.problems.append(f'{len(b.splats)} unexpected kernel splat(s), '
+                          f'first: {b.splats[0]}')
+    if not b.timed_out and b.rc is None:
+        b.problems.append('the guest did not finish (no "done" mark)')
+    elif b.rc not in (None, 0):
+        b.problems.append(f'the guest script exited with {b.rc}')
+
+
+def boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
+         append='', kunit=False, timeout=180, expect_splats=(), smp=SMP,
+         mem=MEMORY_MB, check=True, echo=False):
+    """Boot once and return a Boot; raise HarnessError if check fails."""
+    objdir = kernel(lane)
+    d = out_dir(name)
+    dtb = make_dtb(overlay, d / 'board.dtb', smp, mem)
+    initrd = make_initramfs(objdir, script, d / 'initramfs.cpio')
+    kargs = ['console=ttyAMA0', 'panic=-1', 'printk.devkmsg=on',
+             'loglevel=7']
+    if kunit:
+        kargs += ['kunit.enable=1', f'kunit.filter_glob={kunit}']
+    else:
+        kargs += ['kunit.enable=0']
+    cmd = qemu_base(smp, mem) + [
+        '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
+        '-no-reboot', '-kernel', str(objdir / 'arch/arm64/boot/Image'),
+        '-initrd', str(initrd), '-dtb', str(dtb),
+        '-append', ' '.join(kargs + ([append] if append else []))]
+    (d / 'qemu-cmdline.txt').write_text(shlex.join(cmd) + '\n')
+    if echo:
+        print('$ ' + shlex.join(cmd), flush=True)
+
+    b = Boot(name, d, cmd)
+    start = time.monotonic()
+    with open(d / 'console.log', 'wb') as logf:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            b.timed_out = True
+    b.seconds = time.monotonic() - start
+    b.log = (d / 'console.log').read_bytes().decode('utf-8', 'replace')
+    _parse(b, expect_splats)
+    return b.check() if check else b
+
+
+def kunit_results(b):
+    """Parse the boot's KTAP with the tree's kunit_parser; the root Test."""
+    sys.path.insert(0, str(TREE / 'tools' / 'testing' / 'kunit'))
+    try:
+        import kunit_parser
+        import kunit_printer
+    finally:
+        sys.path.pop(0)
+    # The parser prints as it goes; keep that in a file, not on stdout.
+    with open(b.dir / 'kunit.txt', 'w') as f:
+        kunit_printer.stdout._output = f
+        try:
+            return kunit_parser.parse_run_tests(b.log.splitlines())
+        finally:
+            kunit_printer.stdout._output = sys.stdout

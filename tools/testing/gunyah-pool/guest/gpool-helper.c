@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gpool-helper: what a busybox shell cannot do in a test guest.
+ *
+ *   write FILE DATA [UID]  write DATA (C escapes: \n \0 \xHH \\) to FILE
+ *                          in one write(2), as UID if given; print
+ *                          "ok N" or the errno name
+ *   fill FILE LEN CHAR     write LEN copies of CHAR in one write(2)
+ *   poll FILE MS           block in poll(2) on FILE until sysfs_notify()
+ *                          or MS milliseconds; print "woken" or "timeout"
+ *
+ * Built static for arm64 by the harness.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *errname(int err)
+{
+	switch (err) {
+	case EINVAL: return "EINVAL";
+	case EBUSY: return "EBUSY";
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
+	case ENOMEM: return "ENOMEM";
+	case ERANGE: return "ERANGE";
+	case ENOENT: return "ENOENT";
+	case EIO: return "EIO";
+	case EFBIG: return "EFBIG";
+	default: return "EOTHER";
+	}
+}
+
+static size_t unescape(const char *s, char *out)
+{
+	size_t n = 0;
+
+	while (*s) {
+		if (*s != '\\') {
+			out[n++] = *s++;
+			continue;
+		}
+		s++;
+		switch (*s) {
+		case 'n': out[n++] = '\n'; s++; break;
+		case 't': out[n++] = '\t'; s++; break;
+		case '0': out[n++] = '\0'; s++; break;
+		case '\\': out[n++] = '\\'; s++; break;
+		case 'x': {
+			char hex[3] = { s[1], s[2], 0 };
+
+			out[n++] = (char)strtoul(hex, NULL, 16);
+			s += 3;
+			break;
+		}
+		default: out[n++] = '\\'; break;
+		}
+	}
+	return n;
+}
+
+static int do_write(const char *path, const char *buf, size_t len)
+{
+	ssize_t ret;
+	int fd;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		printf("%s\n", errname(errno));
+		return 0;
+	}
+	ret = write(fd, buf, len);
+	if (ret < 0)
+		printf("%s\n", errname(errno));
+	else
+		printf("ok %zd\n", ret);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "write")) {
+		char *buf = malloc(strlen(argv[3]) + 1);
+		size_t len = unescape(argv[3], buf);
+
+		if (argc >= 5 && setuid(atoi(argv[4]))) {
+			perror("setuid");
+			return 1;
+		}
+		return do_write(argv[2], buf, len);
+	}
+	if (argc == 5 && !strcmp(argv[1], "fill")) {
+		size_t len = strtoul(argv[3], NULL, 0);
+		char *buf = malloc(len);
+
+		memset(buf, argv[4][0], len);
+		return do_write(argv[2], buf, len);
+	}
+	if (argc == 4 && !strcmp(argv[1], "poll")) {
+		struct pollfd pfd = { .events = POLLPRI | POLLERR };
+		char buf[64];
+		int ret;
+
+		pfd.fd = open(argv[2], O_RDONLY);
+		if (pfd.fd < 0 || read(pfd.fd, buf, sizeof(buf)) < 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		printf("armed\n");
+		fflush(stdout);
+		ret = poll(&pfd, 1, atoi(argv[3]));
+		printf("%s\n", ret > 0 ? "woken" : ret == 0 ? "timeout" : "error");
+		return ret < 0;
+	}
+	fprintf(stderr, "usage: gpool-helper write FILE DATA [UID] | fill FILE LEN CHAR | poll FILE MS\n");
+	return 2;
+}

@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The harness itself: every way a run can go wrong fails loudly and says
+which, rather than hanging or passing."""
+import subprocess
+
+import pytest
+
+from gpool import harness
+
+
+def test_panic_fails_the_boot():
+    # No /init to run and no root device: the kernel panics.
+    b = harness.boot('pipeline-panic', append='rdinit=/nonexistent',
+                     timeout=60, check=False)
+    assert any(p.startswith('kernel panic') for p in b.problems), b.problems
+    with pytest.raises(harness.HarnessError, match='kernel panic'):
+        b.check()
+
+
+def test_hang_fails_the_boot():
+    b = harness.boot('pipeline-hang', 'sleep 600', timeout=10, check=False)
+    assert b.timed_out
+    assert any('QEMU hung' in p for p in b.problems), b.problems
+
+
+def test_unexpected_splat_fails_the_boot():
+    # A refused free warns once; undeclared, the warning fails the boot.
+    script = 'echo "0x1000 0" > $D/free; kv rc $?'
+    b = harness.boot('pipeline-splat', script, check=False)
+    assert b.kv['rc'] == '1'
+    assert any('unexpected kernel splat' in p for p in b.problems), b.problems
+    # Declared as expected, the same boot passes.
+    harness.boot('pipeline-splat-expected', script,
+                 expect_splats=[r'WARNING: .* gunyah_pool_block_free\+'])
+
+
+def test_failing_guest_script_fails_the_boot():
+    b = harness.boot('pipeline-rc', 'exit 3', check=False)
+    assert b.rc == 3
+    assert any('exited with 3' in p for p in b.problems), b.problems
+
+
+def test_bad_overlay_is_an_error(tmp_path):
+    bad = tmp_path / 'bad.dtso'
+    bad.write_text('/dts-v1/;\n/plugin/;\n&{/} { reserved-memory { oops };\n')
+    with pytest.raises(harness.HarnessError, match='bad overlay bad.dtso'):
+        harness.make_dtb(bad, tmp_path / 'x.dtb')
+
+
+def test_missing_config_option_is_an_error(tmp_path):
+    # PTDUMP_DEBUGFS needs DEBUG_KERNEL, which this fragment does not enable.
+    frag = tmp_path / 'pipeline-missing.config'
+    frag.write_text('CONFIG_PTDUMP_DEBUGFS=y\n')
+    res = subprocess.run([harness.TOP / 'scripts/gunyah-pool/build-kernel.sh',
+                          '--config-only', frag],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    assert res.returncode != 0
+    assert ("CONFIG_PTDUMP_DEBUGFS requested 'y' but the final .config has 'n'"
+            in res.stdout), res.stdout
