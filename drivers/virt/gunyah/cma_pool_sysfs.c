@@ -13,6 +13,7 @@
 #include <linux/kernel.h>
 #include <linux/kobject.h>
 #include <linux/kstrtox.h>
+#include <linux/string.h>
 #include <linux/sysfs.h>
 
 #include "cma_pool.h"
@@ -54,14 +55,16 @@ static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
 /*
  * Writable files: parse, then check and apply under the pool's lock in
  * gunyah_pool_set_tunable(). The grammar is stricter than kstrtou64(): one
- * decimal number with no sign and no leading zero, so that "+1", "010" and
- * "0x10" are refused rather than read in a way the writer did not mean.
+ * decimal number with no sign and no leading zero, optionally followed by
+ * one newline, so that "+1", "010", "0x10" and "1\0junk" are refused rather
+ * than read in a way the writer did not mean.
  */
-static int pool_parse_u64(const char *buf, u64 *val)
+static int pool_parse_u64(const char *buf, size_t count, u64 *val)
 {
 	int ret;
 
-	if (buf[0] == '+' || (buf[0] == '0' && isdigit(buf[1])))
+	if (strnlen(buf, count) != count || buf[0] == '+' ||
+	    (buf[0] == '0' && isdigit(buf[1])))
 		return -EINVAL;
 	ret = kstrtou64(buf, 10, val);
 	/* A number too large for the file is out of range, not special. */
@@ -84,7 +87,7 @@ static ssize_t _name##_store(struct kobject *kobj,			\
 	u64 val;							\
 	int ret;							\
 									\
-	ret = pool_parse_u64(buf, &val);				\
+	ret = pool_parse_u64(buf, count, &val);				\
 	if (!ret)							\
 		ret = gunyah_pool_set_tunable(kobj_to_pool(kobj),	\
 					      _tunable, val);		\

@@ -8,6 +8,10 @@
  *   fill FILE LEN CHAR     write LEN copies of CHAR in one write(2)
  *   poll FILE MS           block in poll(2) on FILE until sysfs_notify()
  *                          or MS milliseconds; print "woken" or "timeout"
+ *   batch LIST             for each line "FILE DATA" of LIST, write DATA
+ *                          (escaped as above, or "@NxC" for N copies of C)
+ *                          in one write(2), then read FILE back; print
+ *                          "N RESULT VALUE" per line, all in one process
  *
  * Built static for arm64 by the harness.
  */
@@ -63,22 +67,81 @@ static size_t unescape(const char *s, char *out)
 	return n;
 }
 
-static int do_write(const char *path, const char *buf, size_t len)
+/* One write(2) of exactly @len bytes; the result as "ok N" or an errno name. */
+static void write_once(const char *path, const char *buf, size_t len,
+		       char *res, size_t res_len)
 {
 	ssize_t ret;
 	int fd;
 
 	fd = open(path, O_WRONLY);
 	if (fd < 0) {
-		printf("%s\n", errname(errno));
-		return 0;
+		snprintf(res, res_len, "%s", errname(errno));
+		return;
 	}
 	ret = write(fd, buf, len);
 	if (ret < 0)
-		printf("%s\n", errname(errno));
+		snprintf(res, res_len, "%s", errname(errno));
 	else
-		printf("ok %zd\n", ret);
+		snprintf(res, res_len, "ok:%zd", ret);
 	close(fd);
+}
+
+static int do_write(const char *path, const char *buf, size_t len)
+{
+	char res[32];
+
+	write_once(path, buf, len, res, sizeof(res));
+	printf("%s\n", res);
+	return 0;
+}
+
+static void read_back(const char *path, char *val, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, val, len - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		n = snprintf(val, len, "%s", errname(errno));
+	val[n] = '\0';
+	val[strcspn(val, "\n")] = '\0';
+}
+
+static int do_batch(const char *list)
+{
+	static char line[8192], buf[8192];
+	char res[32], val[64];
+	FILE *f = fopen(list, "r");
+	int i = 0;
+
+	if (!f) {
+		perror(list);
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *path = strtok(line, " \n");
+		char *data = strtok(NULL, " \n");
+		size_t len;
+
+		if (!path)
+			continue;
+		if (!data)
+			data = "";
+		if (data[0] == '@') {
+			len = strtoul(data + 1, &data, 10);
+			memset(buf, data[1], len);
+		} else {
+			len = unescape(data, buf);
+		}
+		write_once(path, buf, len, res, sizeof(res));
+		read_back(path, val, sizeof(val));
+		printf("%d %s %s\n", i++, res, val);
+	}
+	fclose(f);
 	return 0;
 }
 
@@ -117,6 +180,8 @@ int main(int argc, char **argv)
 		printf("%s\n", ret > 0 ? "woken" : ret == 0 ? "timeout" : "error");
 		return ret < 0;
 	}
-	fprintf(stderr, "usage: gpool-helper write FILE DATA [UID] | fill FILE LEN CHAR | poll FILE MS\n");
+	if (argc == 3 && !strcmp(argv[1], "batch"))
+		return do_batch(argv[2]);
+	fprintf(stderr, "usage: gpool-helper write FILE DATA [UID] | fill FILE LEN CHAR | poll FILE MS | batch LIST\n");
 	return 2;
 }

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""/sys/kernel/gunyah/pool as ABI: every file, its mode, its value, its
+agreement with the others; every writable file's good values taking effect
+and a table of bad inputs refused with the documented errno, changing
+nothing; poll() on free_bytes; writers racing the workload."""
+import pytest
+
+from gpool import harness
+
+MiB = 1 << 20
+CAP = 32 * MiB
+PAGE = 4096
+
+RO = ['mode', 'capacity_bytes', 'size_bytes', 'used_bytes', 'free_bytes',
+      'committed_bytes', 'commit_limit_bytes', 'overcommit_bytes']
+RW = ['min_size_bytes', 'max_size_bytes', 'peak_used_bytes',
+      'low_watermark_bytes', 'high_watermark_bytes', 'overcommit_ratio']
+STATS = ['alloc_success', 'alloc_fail', 'free', 'invalid_free', 'reserve_fail',
+         'grow', 'grow_fail', 'shrink', 'low_watermark']
+
+
+def esc(data):
+    """Escape bytes for gpool-helper: only [0-9A-Za-z] travel as they are."""
+    if len(data) > 200:
+        assert len(set(data)) == 1
+        return f'@{len(data)}x{data[:1]}'
+    return ''.join(c if c.isascii() and c.isalnum() else f'\\x{ord(c):02x}'
+                   for c in data)
+
+
+# Text that is not one plain decimal number: refused by every writable file.
+SYNTAX = [
+    '', '\n', ' ', '\n\n', ' 4096', '4096 ', '\t4096', '4096\n\n', '\n4096',
+    '4096\r\n', '-1', '-4096', '-0', '+4096', '+0', '0x1000', '0X1000',
+    '0o10', '010', '00', '0b1', '4096abc', 'abc', '4096k', '4096.0', '1e6',
+    '4,096', '4 096', '1_000', 'NaN', 'inf', '\xff', '4096\x00', '\x004096',
+    '4096\x00junk', '18446744073709551616', '99999999999999999999999',
+    '1' * 5000, ' ' * 5000, '\n' * 5000,
+]
+
+# The state the bad inputs meet: 1 MiB in use, 24 MiB committed,
+# min 512 KiB, low 1 MiB, high 16 MiB, max 32 MiB, ratio 100.
+SEMANTIC = {
+    'max_size_bytes': [(CAP + PAGE, 'EINVAL'), (256 << 10, 'EINVAL'),
+                       (768 << 10, 'EBUSY'), (20 * MiB, 'EBUSY'),
+                       (PAGE + 1, 'EINVAL'), (2**64 - PAGE, 'EINVAL'),
+                       (2**64 - 1, 'EINVAL')],
+    'min_size_bytes': [(CAP + PAGE, 'EINVAL'), (PAGE + 1, 'EINVAL'),
+                       (2**64 - 1, 'EINVAL')],
+    'low_watermark_bytes': [(16 * MiB + PAGE, 'EINVAL'), (PAGE + 1, 'EINVAL'),
+                            (2**64 - 1, 'EINVAL')],
+    'high_watermark_bytes': [(MiB - PAGE, 'EINVAL'), (PAGE + 1, 'EINVAL'),
+                             (2**64 - 1, 'EINVAL')],
+    'overcommit_ratio': [(1001, 'EINVAL'), (74, 'EBUSY'), (2**32 + 100, 'EINVAL'),
+                         (2**64 - 1, 'EINVAL')],
+    'peak_used_bytes': [(1, 'EINVAL'), (PAGE, 'EINVAL'), (2**64 - 1, 'EINVAL')],
+}
+
+
+def bad_cases():
+    for f in RW:
+        for data in SYNTAX:
+            # A zero-length write never reaches the driver: write(2) returns 0.
+            yield f, data, 'ok:0' if data == '' else 'EINVAL'
+        for val, err in SEMANTIC[f]:
+            yield f, str(val), err
+
+
+BAD = list(bad_cases())
+
+SCRIPT = r'''
+H=/bin/gpool-helper
+for f in $P/* $P/stats/*; do [ -f $f ] && kv "mode.${f#$P/}" "$(stat -c %a $f)"; done
+snap before
+# State for the bad inputs (see SEMANTIC).
+echo "8" > $D/alloc
+echo 25165824 > $D/reserve
+echo 524288 > $P/min_size_bytes
+echo 16777216 > $P/high_watermark_bytes
+echo 1048576 > $P/low_watermark_bytes
+snap bad0
+cat > /tmp/bad <<'EOF'
+@BAD@
+EOF
+dump bad $H batch /tmp/bad
+snap bad1
+kv validate.bad "$(cat $D/validate)"
+
+# Read-only files refuse writers; writable ones refuse non-root writers.
+for f in @RO@; do kv "ro.$f" "$($H write $P/$f 0)"; done
+for f in @STATS@; do kv "ro.stats/$f" "$($H write $P/stats/$f 0)"; done
+for f in @RW@; do kv "user.$f" "$($H write $P/$f 0 1000)"; done
+
+# Good values take effect: max_size_bytes caps allocations.
+echo 25165824 > $D/unreserve
+kv w.max1 "$($H write $P/max_size_bytes 4194304)"
+snap maxlow
+try w.alloc9 sh -c "echo 10 > $D/alloc"
+snap maxlow2
+kv w.max2 "$($H write $P/max_size_bytes 33554432)"
+try w.alloc9b sh -c "echo 10 > $D/alloc"
+snap maxhigh
+# overcommit_ratio lets reservations pass max_size_bytes.
+try w.res1 sh -c "echo 41943040 > $D/reserve"
+kv w.ratio "$($H write $P/overcommit_ratio 150)"
+try w.res2 sh -c "echo 41943040 > $D/reserve"
+snap ratio
+echo 41943040 > $D/unreserve
+kv w.ratio2 "$($H write $P/overcommit_ratio 100)"
+# peak_used_bytes resets to what is in use now.
+echo free_all > $D/free_all
+kv w.peak "$($H write $P/peak_used_bytes 0)"
+snap peak
+kv w.min "$($H write $P/min_size_bytes 0)"
+kv w.low "$($H write $P/low_watermark_bytes 2097152)"
+kv w.high "$($H write $P/high_watermark_bytes 33554432)"
+snap good
+kv validate.good "$(cat $D/validate)"
+
+# poll(): woken when free memory falls below the low watermark, not before.
+echo 8388608 > $P/low_watermark_bytes
+$H poll $P/free_bytes 20000 > /tmp/poll 2>&1 &
+pid=$!
+sleep 1
+echo 11 > $D/alloc 2>/dev/null
+echo 10 > $D/alloc; echo 10 > $D/alloc; echo 10 > $D/alloc
+sleep 1
+kv poll.early "$(tr '\n' ' ' < /tmp/poll)"
+kv poll.stat0 "$(cat $P/stats/low_watermark)"
+for i in 1 2 3 4; do echo 10 > $D/alloc; done
+wait $pid
+kv poll.late "$(tr '\n' ' ' < /tmp/poll)"
+kv poll.stat1 "$(cat $P/stats/low_watermark)"
+echo > $D/free_all
+echo 0 > $P/low_watermark_bytes
+
+# Writers flip tunables while the workload allocates; the validator, read
+# over and over, must never see broken books.
+(for i in $(seq 300); do
+	echo 4194304 > $P/low_watermark_bytes; echo 0 > $P/low_watermark_bytes
+	echo 8388608 > $P/min_size_bytes; echo 0 > $P/min_size_bytes
+done) 2>/dev/null &
+w1=$!
+(for i in $(seq 300); do
+	echo 30408704 > $P/max_size_bytes; echo 33554432 > $P/max_size_bytes
+	echo 120 > $P/overcommit_ratio; echo 100 > $P/overcommit_ratio
+	echo 0 > $P/peak_used_bytes
+done) 2>/dev/null &
+w2=$!
+(bad=0; for i in $(seq 200); do
+	[ "$(cat $D/validate)" = ok ] || bad=$((bad + 1))
+done; echo $bad > /tmp/readers) &
+r=$!
+echo "20 6 400 99" > $D/workload 2>/dev/null
+kv racer.workload "$(cat $D/workload)"
+wait $w1 $w2 $r
+kv racer.readers_bad "$(cat /tmp/readers)"
+echo 33554432 > $P/max_size_bytes
+snap race
+kv validate.race "$(cat $D/validate)"
+'''
+
+
+@pytest.fixture(scope='module')
+def b():
+    script = (SCRIPT.replace('@BAD@', '\n'.join(f'/sys/kernel/gunyah/pool/{f} {esc(d)}'
+                                                for f, d, _ in BAD))
+              .replace('@RO@', ' '.join(RO)).replace('@RW@', ' '.join(RW))
+              .replace('@STATS@', ' '.join(STATS)))
+    return harness.boot('sysfs', script, timeout=300)
+
+
+def test_every_file_and_mode(b):
+    for f in RO:
+        assert b.kv[f'mode.{f}'] == '444', f
+    for f in RW:
+        assert b.kv[f'mode.{f}'] == '644', f
+    for f in STATS:
+        assert b.kv[f'mode.stats/{f}'] == '444', f
+    files = {k.split('.', 1)[1] for k in b.kv if k.startswith('mode.')}
+    assert files == set(RO + RW + [f'stats/{s}' for s in STATS])
+
+
+@pytest.mark.parametrize('phase', ['before', 'bad0', 'maxlow', 'maxhigh', 'ratio',
+                                   'peak', 'good', 'race'])
+def test_values_agree(b, phase):
+    v = {k.split('.', 1)[1]: b.kv[k] for k in b.kv if k.startswith(phase + '.')}
+    n = {k: int(x) for k, x in v.items() if k != 'mode'}
+    assert v['mode'] == 'no-map'
+    assert n['capacity_bytes'] == CAP
+    assert n['size_bytes'] == n['max_size_bytes'] <= CAP
+    assert n['free_bytes'] == n['size_bytes'] - n['used_bytes']
+    assert n['commit_limit_bytes'] == n['max_size_bytes'] * n['overcommit_ratio'] // 100
+    assert n['overcommit_bytes'] == max(0, n['committed_bytes'] - n['max_size_bytes'])
+    assert n['peak_used_bytes'] >= n['used_bytes']
+    assert n['min_size_bytes'] <= n['max_size_bytes']
+    assert n['low_watermark_bytes'] <= n['high_watermark_bytes']
+    assert n['committed_bytes'] <= n['commit_limit_bytes']
+
+
+def test_bad_inputs_refused_and_change_nothing(b):
+    assert len(BAD) >= 36 * len(RW)
+    rows = b.dumps['bad']
+    assert len(rows) == len(BAD), 'the helper did not run every case'
+    before = {f: b.kv[f'bad0.{f}'] for f in RW}
+    wrong = []
+    for (f, data, want), row in zip(BAD, rows):
+        idx, got, value = row.split(' ')
+        if got != want or value != before[f]:
+            wrong.append(f'{f} <- {data[:30]!r}: {got} (want {want}), '
+                         f'value {value} (was {before[f]})')
+    assert not wrong, '\n'.join(wrong)
+    for f in RW:
+        assert b.kv[f'bad1.{f}'] == before[f]
+    assert b.kv['validate.bad'] == 'ok'
+
+
+def test_read_only_files_refuse_writes(b):
+    for f in RO + [f'stats/{s}' for s in STATS]:
+        assert b.kv[f'ro.{f}'] == 'EACCES', f
+
+
+def test_non_root_writer_refused(b):
+    for f in RW:
+        assert b.kv[f'user.{f}'] == 'EACCES', f
+
+
+def test_max_size_caps_allocations(b):
+    kv = b.kv
+    assert kv['w.max1'].startswith('ok:')
+    assert int(kv['maxlow.max_size_bytes']) == 4 * MiB
+    assert int(kv['maxlow.size_bytes']) == 4 * MiB
+    # 1 MiB is in use, so an order-10 (4 MiB) block no longer fits.
+    assert kv['w.alloc9'] == '1'
+    assert int(kv['maxlow2.stats/alloc_fail']) == int(kv['maxlow.stats/alloc_fail']) + 1
+    assert kv['w.max2'].startswith('ok:')
+    assert kv['w.alloc9b'] == '0'
+    assert int(kv['maxhigh.used_bytes']) == 5 * MiB
+
+
+def test_overcommit_ratio_admits_reservations(b):
+    kv = b.kv
+    assert kv['w.res1'] == '1'          # 40 MiB > 100% of 32 MiB
+    assert kv['w.ratio'].startswith('ok:')
+    assert kv['w.res2'] == '0'          # within 150%
+    assert int(kv['ratio.committed_bytes']) == 40 * MiB
+    assert int(kv['ratio.overcommit_bytes']) == 8 * MiB
+    assert int(kv['ratio.commit_limit_bytes']) == 48 * MiB
+    assert int(kv['ratio.stats/reserve_fail']) >= 1
+    assert kv['w.ratio2'].startswith('ok:')
+
+
+def test_peak_resets_and_tunables_stick(b):
+    kv = b.kv
+    assert int(kv['maxhigh.peak_used_bytes']) >= 5 * MiB
+    assert kv['w.peak'].startswith('ok:')
+    assert int(kv['peak.peak_used_bytes']) == int(kv['peak.used_bytes']) == 0
+    assert int(kv['good.min_size_bytes']) == 0
+    assert int(kv['good.low_watermark_bytes']) == 2 * MiB
+    assert int(kv['good.high_watermark_bytes']) == CAP
+    assert kv['validate.good'] == 'ok'
+
+
+def test_poll_woken_by_low_watermark_only(b):
+    # 12 MiB used leaves 20 MiB free, above 8 MiB: no wake-up yet.
+    assert b.kv['poll.early'].strip() == 'armed'
+    assert b.kv['poll.stat0'] == b.kv['good.stats/low_watermark']
+    # 28 MiB used leaves 4 MiB: the crossing wakes the poller once.
+    assert b.kv['poll.late'].split() == ['armed', 'woken']
+    assert int(b.kv['poll.stat1']) == int(b.kv['poll.stat0']) + 1
+
+
+def test_writers_race_the_workload(b):
+    assert 'err=0' in b.kv['racer.workload'], b.kv['racer.workload']
+    assert b.kv['racer.readers_bad'] == '0'
+    assert int(b.kv['race.used_bytes']) == 0
+    assert int(b.kv['race.committed_bytes']) == 0
+    assert b.kv['validate.race'] == 'ok'
