@@ -95,6 +95,7 @@ static struct gunyah_pool *gunyah_pool_ready;
  */
 struct gunyah_pool *gunyah_pool_get(void)
 {
+	/* Pairs with the release in gunyah_pool_setup(). */
 	return smp_load_acquire(&gunyah_pool_ready);
 }
 
@@ -544,23 +545,23 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
  */
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 {
-	guard(spinlock_irqsave)(&pool->lock);
-
-	u->size = pool->size;
-	u->used = pool->used;
-	u->free = pool->size - pool->used;
-	u->peak_used = pool->peak_used;
-	u->committed = pool->committed;
-	u->commit_limit = pool_commit_limit(pool->max_size,
-					    pool->overcommit_ratio);
-	u->overcommit = pool->committed > pool->max_size ?
-			pool->committed - pool->max_size : 0;
-	u->min_size = pool->min_size;
-	u->max_size = pool->max_size;
-	u->low_wmark = pool->low_wmark;
-	u->high_wmark = pool->high_wmark;
-	u->overcommit_ratio = pool->overcommit_ratio;
-	u->nr_blocks = pool->nr_blocks;
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		u->size = pool->size;
+		u->used = pool->used;
+		u->free = pool->size - pool->used;
+		u->peak_used = pool->peak_used;
+		u->committed = pool->committed;
+		u->commit_limit = pool_commit_limit(pool->max_size,
+						    pool->overcommit_ratio);
+		u->overcommit = pool->committed > pool->max_size ?
+				pool->committed - pool->max_size : 0;
+		u->min_size = pool->min_size;
+		u->max_size = pool->max_size;
+		u->low_wmark = pool->low_wmark;
+		u->high_wmark = pool->high_wmark;
+		u->overcommit_ratio = pool->overcommit_ratio;
+		u->nr_blocks = pool->nr_blocks;
+	}
 }
 
 /* Log a failed check of gunyah_pool_validate(); evaluates to 1 if it failed. */
@@ -574,25 +575,14 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 	__bad;								\
 })
 
-/**
- * gunyah_pool_validate() - cross-check a pool's books against its counters
- * @pool:	the pool
- *
- * Walks every block handed out, from the heads bitmap and genalloc's bitmap,
- * and checks that each is naturally aligned with a power-of-two size, that
- * together they account for every used page, and that the byte counters and
- * tunables agree with them and with each other. Each mismatch is logged.
- *
- * Context: any context; holds the pool's lock for a walk of the bitmaps.
- * Return: 0 if the books are consistent, else -EUCLEAN.
- */
-int gunyah_pool_validate(struct gunyah_pool *pool)
+static int pool_validate(struct gunyah_pool *pool)
+	__must_hold(&pool->lock)
 {
 	unsigned long npages = pool_pages(pool), used_pages, blocks = 0;
 	unsigned long head, block_pages = 0;
 	int bad = 0;
 
-	guard(spinlock_irqsave)(&pool->lock);
+	lockdep_assert_held(&pool->lock);
 
 	for_each_set_bit(head, pool->heads, npages) {
 		unsigned long next = find_next_bit(pool->heads, npages, head + 1);
@@ -652,6 +642,27 @@ int gunyah_pool_validate(struct gunyah_pool *pool)
 }
 
 /**
+ * gunyah_pool_validate() - cross-check a pool's books against its counters
+ * @pool:	the pool
+ *
+ * Walks every block handed out, from the heads bitmap and genalloc's bitmap,
+ * and checks that each is naturally aligned with a power-of-two size, that
+ * together they account for every used page, and that the byte counters and
+ * tunables agree with them and with each other. Each mismatch is logged.
+ *
+ * Context: any context; holds the pool's lock for a walk of the bitmaps.
+ * Return: 0 if the books are consistent, else -EUCLEAN.
+ */
+int gunyah_pool_validate(struct gunyah_pool *pool)
+{
+	int ret;
+
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		ret = pool_validate(pool);
+	return ret;
+}
+
+/**
  * gunyah_pool_free_blocks() - count free naturally aligned blocks per order
  * @pool:	the pool
  * @nr:		array of @nr_orders counters, filled in
@@ -668,17 +679,13 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 {
 	unsigned long npages = pool_pages(pool);
 	unsigned long pfn0 = PHYS_PFN(pool->base);
-	unsigned long start, end = 0;
+	unsigned long start, end = 0, flags;
 	unsigned int o;
 
 	memset(nr, 0, nr_orders * sizeof(*nr));
 
-	guard(spinlock_irqsave)(&pool->lock);
-
-	for (;;) {
-		start = find_next_zero_bit(pool->chunk->bits, npages, end);
-		if (start >= npages)
-			break;
+	spin_lock_irqsave(&pool->lock, flags);
+	while ((start = find_next_zero_bit(pool->chunk->bits, npages, end)) < npages) {
 		end = find_next_bit(pool->chunk->bits, npages, start);
 		for (o = 0; o < nr_orders; o++) {
 			unsigned long first = ALIGN(pfn0 + start, 1UL << o);
@@ -688,6 +695,7 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 				nr[o] += (last - first) >> o;
 		}
 	}
+	spin_unlock_irqrestore(&pool->lock, flags);
 }
 
 bool gunyah_pool_page_used(struct gunyah_pool *pool, unsigned long pgoff)
@@ -822,7 +830,7 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 	if (reusable)
 		return pool_refuse(rmem, "reusable mode is not supported by this kernel");
 	if (!rmem->base)
-		return pool_refuse(rmem, "the region starts at physical address 0, which the allocator cannot represent");
+		return pool_refuse(rmem, "a region at physical address 0 is not supported");
 	if (!PAGE_ALIGNED(rmem->base))
 		return pool_refuse(rmem, "base %pa is not aligned to the page size (%lu bytes)",
 				   &rmem->base, PAGE_SIZE);
@@ -830,8 +838,8 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 		return pool_refuse(rmem, "size %pa is not a multiple of the page size (%lu bytes)",
 				   &rmem->size, PAGE_SIZE);
 	if (rmem->size < min_size)
-		return pool_refuse(rmem, "size %pa is below the minimum of %pa bytes (one order-%u block)",
-				   &rmem->size, &min_size, GUNYAH_POOL_MAX_ORDER);
+		return pool_refuse(rmem, "size %pa is below the minimum of %pa bytes",
+				   &rmem->size, &min_size);
 
 	gunyah_pool_region.name = rmem->name;
 	gunyah_pool_region.base = rmem->base;
@@ -839,6 +847,7 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 	gunyah_pool_region.mode = GUNYAH_POOL_NO_MAP;
 	return 0;
 }
+
 RESERVEDMEM_OF_DECLARE(gunyah_pool, GUNYAH_POOL_COMPATIBLE,
 		       gunyah_pool_rmem_setup);
 
@@ -890,6 +899,7 @@ static int __init gunyah_pool_setup(void)
 		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
 	gunyah_pool_debugfs_init(pool);
 
+	/* Callers see the pool only once it is complete; see gunyah_pool_get(). */
 	smp_store_release(&gunyah_pool_ready, pool);
 
 	pr_info("%s: %pa..%pa (%llu MiB), %s\n", r->name, &r->base,

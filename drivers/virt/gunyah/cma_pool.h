@@ -81,7 +81,7 @@ struct gunyah_pool {
 	size_t capacity;
 	enum gunyah_pool_mode mode;
 
-	spinlock_t lock;
+	spinlock_t lock;		/* see @lock above */
 	struct gen_pool *gp;
 	struct gen_pool_chunk *chunk;
 	unsigned long *heads;

@@ -31,6 +31,7 @@ static ssize_t mode_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	return sysfs_emit(buf, "%s\n", gunyah_pool_mode_name(kobj_to_pool(kobj)));
 }
+
 static struct kobj_attribute mode_attr = __ATTR_RO(mode);
 
 static ssize_t capacity_bytes_show(struct kobject *kobj,
@@ -38,6 +39,7 @@ static ssize_t capacity_bytes_show(struct kobject *kobj,
 {
 	return sysfs_emit(buf, "%zu\n", kobj_to_pool(kobj)->capacity);
 }
+
 static struct kobj_attribute capacity_bytes_attr = __ATTR_RO(capacity_bytes);
 
 /* Read-only files that show one field of a usage snapshot. */

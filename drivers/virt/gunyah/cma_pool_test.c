@@ -110,47 +110,52 @@ static void expect_unmapped(struct kunit *test, phys_addr_t phys, size_t bytes)
 	}
 }
 
-struct alloc_param {
-	unsigned int order;
+static const struct {
 	gfp_t gfp;
-	const char *gfp_name;
+	const char *name;
+} alloc_gfps[] = {
+	{ GFP_KERNEL, "GFP_KERNEL" },
+	{ GFP_NOWAIT, "GFP_NOWAIT" },
+	{ GFP_ATOMIC, "GFP_ATOMIC" },
 };
 
-static const struct alloc_param alloc_params[] = {
-#define P(o) { o, GFP_KERNEL, "GFP_KERNEL" }, { o, GFP_NOWAIT, "GFP_NOWAIT" }, \
-	     { o, GFP_ATOMIC, "GFP_ATOMIC" }
-	P(0), P(1), P(2), P(3), P(4), P(5), P(6), P(7), P(8), P(9), P(10),
-#undef P
-};
+static const unsigned int alloc_orders[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 
-static void alloc_param_desc(const struct alloc_param *p, char *desc)
+static void order_desc(const unsigned int *order, char *desc)
 {
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "order %u %s", p->order,
-		 p->gfp_name);
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "order %u", *order);
 }
-KUNIT_ARRAY_PARAM(alloc, alloc_params, alloc_param_desc);
 
+KUNIT_ARRAY_PARAM(alloc, alloc_orders, order_desc);
+
+/* Each order with each kind of gfp mask: aligned, inside, counted. */
 static void gunyah_pool_test_alloc_free(struct kunit *test)
 {
-	const struct alloc_param *p = test->param_value;
+	unsigned int order = *(const unsigned int *)test->param_value;
 	struct gunyah_pool *pool = test_pool_create(test);
-	size_t bytes = PAGE_SIZE << p->order;
+	size_t bytes = PAGE_SIZE << order;
 	phys_addr_t phys;
+	int i;
 
-	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, p->order, p->gfp,
-						      &phys), 0);
-	KUNIT_EXPECT_TRUE_MSG(test, IS_ALIGNED(phys, bytes),
-			      "%pa not aligned to %zu", &phys, bytes);
-	KUNIT_EXPECT_GE(test, phys, pool->base);
-	KUNIT_EXPECT_LE(test, phys + bytes, pool->base + pool->capacity);
-	KUNIT_EXPECT_EQ(test, test_used(pool), bytes);
-	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS), 1);
-	expect_valid(test, pool);
+	for (i = 0; i < ARRAY_SIZE(alloc_gfps); i++) {
+		KUNIT_ASSERT_EQ_MSG(test, gunyah_pool_block_alloc(pool, order,
+								  alloc_gfps[i].gfp,
+								  &phys),
+				    0, "%s", alloc_gfps[i].name);
+		KUNIT_EXPECT_TRUE_MSG(test, IS_ALIGNED(phys, bytes),
+				      "%pa not aligned to %zu", &phys, bytes);
+		KUNIT_EXPECT_GE(test, phys, pool->base);
+		KUNIT_EXPECT_LE(test, phys + bytes, pool->base + pool->capacity);
+		KUNIT_EXPECT_EQ(test, test_used(pool), bytes);
+		KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS),
+				i + 1);
+		expect_valid(test, pool);
 
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, p->order), 0);
-	KUNIT_EXPECT_EQ(test, test_used(pool), 0);
-	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_FREE), 1);
-	expect_valid(test, pool);
+		KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, order), 0);
+		KUNIT_EXPECT_EQ(test, test_used(pool), 0);
+		KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_FREE), i + 1);
+		expect_valid(test, pool);
+	}
 }
 
 /* GFP_ATOMIC and GFP_NOWAIT work with a spinlock held and interrupts off. */
@@ -239,11 +244,7 @@ static void gunyah_pool_test_zero_atomic_refused(struct kunit *test)
 
 static const unsigned int exhaust_orders[] = { 0, 4, 10 };
 
-static void exhaust_desc(const unsigned int *order, char *desc)
-{
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "order %u", *order);
-}
-KUNIT_ARRAY_PARAM(exhaust, exhaust_orders, exhaust_desc);
+KUNIT_ARRAY_PARAM(exhaust, exhaust_orders, order_desc);
 
 /* Fill the pool with one order, fail cleanly, free all, then recover. */
 static void gunyah_pool_test_exhaustion(struct kunit *test)
@@ -482,6 +483,7 @@ static void tunable_desc(const struct tunable_param *p, char *desc)
 {
 	strscpy(desc, p->desc, KUNIT_PARAM_DESC_SIZE);
 }
+
 KUNIT_ARRAY_PARAM(tunable, tunable_params, tunable_desc);
 
 /* A store is checked against every invariant; a refused one changes nothing. */
@@ -577,6 +579,7 @@ static void zeropad_desc(const unsigned int *n, char *desc)
 {
 	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%u mapped bytes", *n);
 }
+
 KUNIT_ARRAY_PARAM(zeropad, zeropad_bytes, zeropad_desc);
 
 /*
@@ -667,4 +670,5 @@ static struct kunit_suite gunyah_pool_test_suite = {
 	.name = "gunyah_pool",
 	.test_cases = gunyah_pool_test_cases,
 };
+
 kunit_test_suite(gunyah_pool_test_suite);

@@ -28,7 +28,7 @@ CASES = {
     'zero-size': ([(0x50000000, 0, 'no-map;')],
                   'gunyah-pool@50000000: refused: no memory is reserved for the node (zero or missing size)'),
     'too-small': ([(0x50000000, 0x100000, 'no-map;')],
-                  'gunyah-pool@50000000: refused: size 0x0000000000100000 is below the minimum of 0x0000000000400000 bytes (one order-10 block)'),
+                  'gunyah-pool@50000000: refused: size 0x0000000000100000 is below the minimum of 0x0000000000400000 bytes'),
     'reusable-unsupported': ([(0x50000000, 0x2000000, 'reusable;')],
                              'gunyah-pool@50000000: refused: reusable mode is not supported by this kernel'),
     # The node that comes first in the device tree wins; fdtoverlay decides
