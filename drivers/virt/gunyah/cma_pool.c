@@ -15,9 +15,20 @@
  * it would raise a stage-2 fault, which Gunyah reports as a synchronous
  * external abort, and the host would panic. Modules may not unmap pages from
  * the linear map themselves, so this built-in pool hands out only memory
- * that is not in the linear map in the first place: a reserved-memory region
- * marked ``no-map``. Guest memory does not come from here; it goes through
- * guest_memfd.
+ * that is not in the linear map: a reserved-memory region marked ``no-map``,
+ * never mapped at all, or one marked ``reusable``, a CMA area that Linux uses
+ * for movable pages until the pool takes it. Guest memory does not come from
+ * here; it goes through guest_memfd.
+ *
+ * A reusable pool moves memory in chunks of 4 MiB (one block of the largest
+ * order): cma_alloc() a chunk, take every page out of the linear map, flush
+ * the kernel TLB once for the chunk, and only then let the allocator hand it
+ * out; a chunk goes back to the linear map and then to CMA only when nothing
+ * in it is handed out. GFP_KERNEL allocations grow the pool when it is
+ * short; a worker refills it below the low watermark up to the high one and
+ * drains it above the high watermark plus a chunk, so it does not thrash.
+ * While a reusable pool holds any chunk, hibernation is refused: it would
+ * copy every page it believes is RAM through the linear map.
  *
  * Allocator: genalloc over the whole region with one bit per page, asked
  * for naturally aligned blocks (gen_pool_first_fit_align()). The region is a
@@ -38,13 +49,15 @@
  * the counters and the tunables, so every sysfs store is checked and applied
  * in one step. Event counters are atomics and need no lock. The pool is set
  * up once at subsys_initcall and never torn down; callers find it through
- * gunyah_pool_get(), which is NULL until then.
+ * gunyah_pool_get(), which is NULL until then. A mutex serialises growing
+ * and shrinking, which sleep; the spinlock is never held across them.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
+#include <linux/cma.h>
 #include <linux/export.h>
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
@@ -58,10 +71,16 @@
 #include <linux/of_fdt.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/overflow.h>
+#include <linux/set_memory.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/suspend.h>
 #include <linux/sysfs.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+
+#include <asm/tlbflush.h>
 
 #include "cma_pool.h"
 
@@ -73,15 +92,20 @@
 /* Large enough to serve one block of GUNYAH_POOL_MAX_ORDER. */
 #define GUNYAH_POOL_MIN_REGION	(PAGE_SIZE << GUNYAH_POOL_MAX_ORDER)
 
+/* ---- State ---- */
+
 /* The region accepted from the device tree, before the pool exists. */
 struct gunyah_pool_region {
 	const char *name;
 	phys_addr_t base;
 	phys_addr_t size;
 	enum gunyah_pool_mode mode;
+	struct cma *cma;
 };
 
 static struct gunyah_pool_region gunyah_pool_region __initdata;
+
+static void pool_resize_workfn(struct work_struct *work);
 
 static struct gunyah_pool gunyah_pool_instance;
 
@@ -115,6 +139,22 @@ static inline unsigned long pool_pages(const struct gunyah_pool *pool)
 	return pool->capacity >> PAGE_SHIFT;
 }
 
+static inline bool pool_reusable(const struct gunyah_pool *pool)
+{
+	return pool->mode == GUNYAH_POOL_REUSABLE;
+}
+
+static inline unsigned long pool_chunks(const struct gunyah_pool *pool)
+{
+	return pool->capacity / GUNYAH_POOL_CHUNK_BYTES;
+}
+
+/* Bytes genalloc may hand out from: the region, or the chunks held. */
+static u64 pool_held(const struct gunyah_pool *pool)
+{
+	return pool_reusable(pool) ? pool->size : pool->capacity;
+}
+
 static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
 {
 	return div_u64(max_size * ratio, 100);
@@ -126,6 +166,8 @@ static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
 	*(struct gen_pool_chunk **)data = chunk;
 }
 
+/* ---- Creating a pool ---- */
+
 /**
  * gunyah_pool_init() - set up a pool over a region outside the linear map
  * @pool:	zeroed pool to set up
@@ -133,13 +175,19 @@ static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
  * @base:	physical start of the region, page aligned
  * @size:	size of the region in bytes, page aligned
  * @mode:	how the region is kept out of the linear map
+ * @cma:	for %GUNYAH_POOL_REUSABLE, the CMA area over the region
+ *
+ * A no-map pool holds the whole region from the start; a reusable pool
+ * starts empty and grows from @cma.
  *
  * Context: process context, may sleep.
  * Return: 0, or -ENOMEM.
  */
 int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
-		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode)
+		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode,
+		     struct cma *cma)
 {
+	struct genpool_data_fixed whole = { .offset = 0 };
 	int i, ret;
 
 	might_sleep();
@@ -148,7 +196,10 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	pool->base = base;
 	pool->capacity = size;
 	pool->mode = mode;
+	pool->cma = cma;
 	spin_lock_init(&pool->lock);
+	mutex_init(&pool->resize_lock);
+	INIT_WORK(&pool->resize_work, pool_resize_workfn);
 
 	pool->gp = gen_pool_create(PAGE_SHIFT, NUMA_NO_NODE);
 	if (!pool->gp)
@@ -167,14 +218,33 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 		goto err_destroy_genpool;
 	}
 
+	if (mode == GUNYAH_POOL_REUSABLE) {
+		pool->held = bitmap_zalloc(pool_chunks(pool), GFP_KERNEL);
+		if (!pool->held) {
+			ret = -ENOMEM;
+			goto err_free_heads;
+		}
+		/* Nothing is held yet: mark the whole region in use. */
+		if (gen_pool_alloc_algo(pool->gp, size, gen_pool_fixed_alloc,
+					&whole) != base) {
+			ret = -ENOMEM;
+			goto err_free_held;
+		}
+	} else {
+		pool->size = size;
+	}
+
 	pool->max_size = size;
-	pool->size = size;
 	pool->high_wmark = size;
 	pool->overcommit_ratio = 100;
 	for (i = 0; i < NR_GUNYAH_POOL_STATS; i++)
 		atomic64_set(&pool->stats[i], 0);
 	return 0;
 
+err_free_held:
+	bitmap_free(pool->held);
+err_free_heads:
+	kvfree(pool->heads);
 err_destroy_genpool:
 	gen_pool_destroy(pool->gp);
 	pool->gp = NULL;
@@ -185,9 +255,9 @@ err_destroy_genpool:
  * gunyah_pool_destroy() - tear down a pool set up by gunyah_pool_init()
  * @pool:	pool with nothing handed out
  *
- * Only pools made for tests are destroyed; the system's pool lives forever.
- * A pool that still has blocks out is leaked with a warning rather than
- * letting genalloc BUG().
+ * Only no-map pools made for tests are destroyed; the system's pool lives
+ * forever. A pool that still has blocks out is leaked with a warning rather
+ * than letting genalloc BUG().
  *
  * Context: process context, may sleep.
  */
@@ -195,7 +265,8 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 {
 	might_sleep();
 
-	if (WARN_ONCE(pool->used, "%s: destroyed with %llu bytes in use\n",
+	if (WARN_ONCE(pool->used || pool_reusable(pool),
+		      "%s: cannot destroy with %llu bytes in use\n",
 		      pool->name, pool->used))
 		return;
 	gen_pool_destroy(pool->gp);
@@ -204,21 +275,30 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 	pool->heads = NULL;
 }
 
+/* ---- Allocation ---- */
+
 /*
- * Temporarily map a block to clear it. memremap() of memory outside the linear
- * map creates a fresh cacheable mapping in the vmalloc area and memunmap()
- * removes it, so no permanent alias is left behind. Both may sleep.
+ * Temporarily map a block to clear it: vmap() makes a fresh mapping in the
+ * vmalloc area and vunmap() removes it before we return, so no alias is left
+ * behind. Both may sleep.
  */
-static int pool_zero_block(struct gunyah_pool *pool, phys_addr_t phys,
-			   size_t bytes)
+static int pool_zero_block(phys_addr_t phys, unsigned int order)
 {
+	unsigned long i, nr = 1UL << order;
+	struct page **pages;
 	void *va;
 
-	va = memremap(phys, bytes, MEMREMAP_WB);
+	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		pages[i] = phys_to_page(phys + i * PAGE_SIZE);
+	va = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
+	kvfree(pages);
 	if (!va)
 		return -ENOMEM;
-	memset(va, 0, bytes);
-	memunmap(va);
+	memset(va, 0, nr << PAGE_SHIFT);
+	vunmap(va);
 	return 0;
 }
 
@@ -272,21 +352,38 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 	bytes = PAGE_SIZE << order;
 	align.align = bytes;
 
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		u64 free_before = pool->size - pool->used;
+	for (;;) {
+		bool over_max = false;
 
-		if (pool->used + bytes > pool->max_size)
+		scoped_guard(spinlock_irqsave, &pool->lock) {
+			u64 free_before = pool->size - pool->used;
+
+			over_max = pool->used + bytes > pool->max_size;
+			if (over_max)
+				break;
+			addr = gen_pool_alloc_algo(pool->gp, bytes,
+						   gen_pool_first_fit_align,
+						   &align);
+			if (!addr)
+				break;
+			__set_bit(pool_pgoff(pool, addr), pool->heads);
+			pool->nr_blocks++;
+			pool->used += bytes;
+			pool->peak_used = max(pool->peak_used, pool->used);
+			crossed = pool_crossed_low(pool, free_before);
+			free = pool->size - pool->used;
+		}
+		if (addr || over_max || !pool_reusable(pool))
 			break;
-		addr = gen_pool_alloc_algo(pool->gp, bytes,
-					   gen_pool_first_fit_align, &align);
-		if (!addr)
+		/* Short of memory: only a caller that may sleep grows the pool. */
+		if (!gfpflags_allow_blocking(gfp)) {
+			queue_work(system_freezable_wq, &pool->resize_work);
 			break;
-		__set_bit(pool_pgoff(pool, addr), pool->heads);
-		pool->nr_blocks++;
-		pool->used += bytes;
-		pool->peak_used = max(pool->peak_used, pool->used);
-		crossed = pool_crossed_low(pool, free_before);
-		free = pool->size - pool->used;
+		}
+		scoped_guard(mutex, &pool->resize_lock)
+			ret = gunyah_pool_grow(pool);
+		if (ret)
+			break;
 	}
 
 	if (!addr) {
@@ -294,11 +391,14 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
 		goto out;
 	}
-	if (crossed)
+	if (crossed) {
 		pool_notify_low(pool, free);
+		if (pool_reusable(pool))
+			queue_work(system_freezable_wq, &pool->resize_work);
+	}
 
 	if (gfp & __GFP_ZERO) {
-		ret = pool_zero_block(pool, addr, bytes);
+		ret = pool_zero_block(addr, order);
 		if (ret) {
 			gunyah_pool_block_free(pool, addr, order);
 			gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
@@ -341,8 +441,9 @@ static const char *pool_check_block(struct gunyah_pool *pool, phys_addr_t phys,
 	if (find_next_zero_bit(pool->chunk->bits, end, start) < end ||
 	    find_next_bit(pool->heads, end, start + 1) < end)
 		return "order larger than allocated";
-	if (end < pool_pages(pool) && test_bit(end, pool->chunk->bits) &&
-	    !test_bit(end, pool->heads))
+	/* No block continues past a boundary of the largest order. */
+	if (!IS_ALIGNED(PHYS_PFN(pool->base) + end, 1UL << GUNYAH_POOL_MAX_ORDER) &&
+	    test_bit(end, pool->chunk->bits) && !test_bit(end, pool->heads))
 		return "order smaller than allocated";
 	return NULL;
 }
@@ -362,6 +463,7 @@ static const char *pool_check_block(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 			   unsigned int order)
 {
+	bool drain = false;
 	const char *why;
 
 	scoped_guard(spinlock_irqsave, &pool->lock) {
@@ -374,7 +476,12 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 		__clear_bit(pool_pgoff(pool, phys), pool->heads);
 		pool->nr_blocks--;
 		pool->used -= bytes;
+		drain = pool_reusable(pool) &&
+			pool->size - pool->used >=
+			pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
 	}
+	if (drain)
+		queue_work(system_freezable_wq, &pool->resize_work);
 
 	if (why) {
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_INVALID_FREE);
@@ -387,6 +494,217 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 	trace_gunyah_pool_free(phys, order, 0);
 	return 0;
 }
+
+/* ---- Reusable mode: moving chunks between CMA and the pool ---- */
+
+/*
+ * Take every page of a chunk out of the linear map, then flush the kernel TLB
+ * once for the whole chunk. set_direct_map_*() succeed without doing anything
+ * when the linear map is not page granular, so check the effect too.
+ */
+static int pool_unmap_chunk(struct gunyah_pool *pool, struct page *page)
+{
+	unsigned long addr = (unsigned long)page_address(page);
+	unsigned long i;
+	int ret = 0;
+
+	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES && !ret; i++)
+		ret = set_direct_map_invalid_noflush(page + i);
+	flush_tlb_kernel_range(addr, addr + GUNYAH_POOL_CHUNK_BYTES);
+	atomic64_inc(&pool->tlb_flushes);
+	if (!ret && (kernel_page_present(page) ||
+		     kernel_page_present(page + GUNYAH_POOL_CHUNK_PAGES - 1)))
+		ret = -EPERM;
+	return ret;
+}
+
+/* Invalid to valid needs no TLB flush: invalid entries are never cached. */
+static int pool_map_chunk(struct page *page)
+{
+	unsigned long i;
+	int ret = 0;
+
+	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES; i++)
+		ret = set_direct_map_default_noflush(page + i) ?: ret;
+	return ret;
+}
+
+/* A chunk that cannot be mapped again must never reach the page allocator. */
+static void pool_quarantine(struct gunyah_pool *pool, struct page *page,
+			    int err)
+{
+	pool->nr_quarantined++;
+	pr_err("%s: chunk at %pa cannot be mapped again (%d); keeping it out of CMA\n",
+	       pool->name, &(phys_addr_t){ page_to_phys(page) }, err);
+}
+
+/**
+ * gunyah_pool_grow() - move one chunk from CMA into a reusable pool
+ * @pool:	a reusable pool
+ *
+ * Context: process context, may sleep; holds @pool->resize_lock.
+ * Return: 0; -ENOSPC if a chunk more would pass max_size_bytes; -EBUSY while
+ * hibernation is in progress; -ENOMEM if CMA has no free chunk; -EPERM if the
+ * chunk could not be taken out of the linear map.
+ */
+int gunyah_pool_grow(struct gunyah_pool *pool)
+{
+	struct page *page;
+	phys_addr_t phys;
+	u64 size = 0;
+	int ret = 0;
+
+	lockdep_assert_held(&pool->resize_lock);
+	might_sleep();
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		if (pool->frozen)
+			ret = -EBUSY;
+		else if (pool->size + GUNYAH_POOL_CHUNK_BYTES > pool->max_size)
+			ret = -ENOSPC;
+	}
+	if (ret)
+		return ret;
+
+	page = cma_alloc(pool->cma, GUNYAH_POOL_CHUNK_PAGES,
+			 GUNYAH_POOL_CHUNK_ORDER, true);
+	if (!page) {
+		ret = -ENOMEM;
+		goto out_fail;
+	}
+	phys = page_to_phys(page);
+	ret = pool_unmap_chunk(pool, page);
+	if (ret)
+		goto err_map;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		gen_pool_free(pool->gp, phys, GUNYAH_POOL_CHUNK_BYTES);
+		__set_bit((phys - pool->base) / GUNYAH_POOL_CHUNK_BYTES,
+			  pool->held);
+		pool->size += GUNYAH_POOL_CHUNK_BYTES;
+		size = pool->size;
+	}
+	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
+	trace_gunyah_pool_grow(phys, size, 0);
+	return 0;
+
+err_map:
+	if (pool_map_chunk(page))
+		pool_quarantine(pool, page, ret);
+	else
+		cma_release(pool->cma, page, GUNYAH_POOL_CHUNK_PAGES);
+out_fail:
+	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW_FAIL);
+	trace_gunyah_pool_grow(0, READ_ONCE(pool->size), ret);
+	return ret;
+}
+
+/**
+ * gunyah_pool_shrink() - give one entirely free chunk back to CMA
+ * @pool:	a reusable pool
+ *
+ * The chunk leaves the allocator first, then returns to the linear map, and
+ * only then to CMA. The highest free chunk goes first.
+ *
+ * Context: process context, may sleep; holds @pool->resize_lock.
+ * Return: 0; -EBUSY if no chunk is entirely free or the pool is at
+ * min_size_bytes; -ENOMEM or another errno if the chunk could not be mapped
+ * again, in which case it is quarantined.
+ */
+int gunyah_pool_shrink(struct gunyah_pool *pool)
+{
+	struct genpool_data_fixed at;
+	unsigned long c, addr = 0;
+	struct page *page;
+	u64 size = 0;
+	int ret;
+
+	lockdep_assert_held(&pool->resize_lock);
+	might_sleep();
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		if (pool->size < pool->min_size + GUNYAH_POOL_CHUNK_BYTES &&
+		    pool->size <= pool->max_size)
+			break;
+		for (c = pool_chunks(pool); c-- > 0 && !addr;) {
+			if (!test_bit(c, pool->held))
+				continue;
+			at.offset = c * GUNYAH_POOL_CHUNK_BYTES;
+			addr = gen_pool_alloc_algo(pool->gp,
+						   GUNYAH_POOL_CHUNK_BYTES,
+						   gen_pool_fixed_alloc, &at);
+		}
+		if (!addr)
+			break;
+		__clear_bit((addr - pool->base) / GUNYAH_POOL_CHUNK_BYTES,
+			    pool->held);
+		pool->size -= GUNYAH_POOL_CHUNK_BYTES;
+		size = pool->size;
+	}
+	if (!addr)
+		return -EBUSY;
+
+	page = phys_to_page(addr);
+	ret = pool_map_chunk(page);
+	if (ret) {
+		pool_quarantine(pool, page, ret);
+	} else {
+		cma_release(pool->cma, page, GUNYAH_POOL_CHUNK_PAGES);
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_SHRINK);
+	}
+	trace_gunyah_pool_shrink(addr, size, ret);
+	return ret;
+}
+
+/**
+ * gunyah_pool_resize() - bring a reusable pool within its limits
+ * @pool:	a reusable pool
+ *
+ * Grows to min_size_bytes; when free memory is below the low watermark,
+ * refills until it reaches the high watermark; then gives back chunks while
+ * the pool is above max_size_bytes, or while free memory stays at or above
+ * the high watermark with a chunk fewer. The chunk of difference between
+ * where refilling stops and draining starts keeps the pool from thrashing.
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_resize(struct gunyah_pool *pool)
+{
+	struct gunyah_pool_usage u;
+	bool refill;
+
+	might_sleep();
+	if (!pool_reusable(pool))
+		return;
+
+	scoped_guard(mutex, &pool->resize_lock) {
+		gunyah_pool_usage(pool, &u);
+		refill = u.free < u.low_wmark || u.size < u.min_size;
+		while (refill) {
+			if (u.size >= u.min_size && u.free >= u.high_wmark)
+				break;
+			if (gunyah_pool_grow(pool))
+				break;
+			gunyah_pool_usage(pool, &u);
+		}
+		for (;;) {
+			gunyah_pool_usage(pool, &u);
+			if (u.size <= u.max_size &&
+			    (u.size < u.min_size + GUNYAH_POOL_CHUNK_BYTES ||
+			     u.free < u.high_wmark + GUNYAH_POOL_CHUNK_BYTES))
+				break;
+			if (gunyah_pool_shrink(pool))
+				break;
+		}
+	}
+}
+
+static void pool_resize_workfn(struct work_struct *work)
+{
+	gunyah_pool_resize(container_of(work, struct gunyah_pool, resize_work));
+}
+
+/* ---- Reservations and tunables ---- */
 
 /**
  * gunyah_pool_commit() - promise memory ahead of use
@@ -459,6 +777,8 @@ int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes)
  * The new value is checked against every invariant together with the other
  * tunables and the pool's state, under the pool's lock, and applied only if
  * all hold; otherwise nothing changes.
+ *
+ * A reusable pool then grows or shrinks to match, in the background.
  *
  * Context: any context.
  * Return: 0; -EINVAL for a value that breaks an invariant (not page aligned,
@@ -533,6 +853,8 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 
 	if (crossed)
 		pool_notify_low(pool, free);
+	if (pool_reusable(pool))
+		queue_work(system_freezable_wq, &pool->resize_work);
 	return 0;
 }
 
@@ -564,6 +886,8 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 	}
 }
 
+/* ---- Validation and read-outs ---- */
+
 /* Log a failed check of gunyah_pool_validate(); evaluates to 1 if it failed. */
 #define pool_check(pool, cond, fmt, ...)				\
 ({									\
@@ -579,13 +903,18 @@ static int pool_validate(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
 	unsigned long npages = pool_pages(pool), used_pages, blocks = 0;
-	unsigned long head, block_pages = 0;
+	unsigned long head, block_pages = 0, absent_pages = 0, c;
+	unsigned long pfn0 = PHYS_PFN(pool->base);
 	int bad = 0;
 
 	lockdep_assert_held(&pool->lock);
 
 	for_each_set_bit(head, pool->heads, npages) {
-		unsigned long next = find_next_bit(pool->heads, npages, head + 1);
+		/* A block never crosses a boundary of the largest order. */
+		unsigned long span = ALIGN(pfn0 + head + 1,
+					   1UL << GUNYAH_POOL_MAX_ORDER) - pfn0;
+		unsigned long next = find_next_bit(pool->heads,
+						   min(span, npages), head + 1);
 		unsigned long end = find_next_zero_bit(pool->chunk->bits,
 						       next, head);
 		unsigned long nr = end - head;
@@ -601,7 +930,26 @@ static int pool_validate(struct gunyah_pool *pool)
 				  head, nr);
 	}
 
-	used_pages = bitmap_weight(pool->chunk->bits, npages);
+	for (c = 0; pool_reusable(pool) && c < pool_chunks(pool); c++) {
+		unsigned long first = c * GUNYAH_POOL_CHUNK_PAGES;
+		unsigned long end = first + GUNYAH_POOL_CHUNK_PAGES;
+
+		if (test_bit(c, pool->held))
+			continue;
+		absent_pages += GUNYAH_POOL_CHUNK_PAGES;
+		bad += pool_check(pool, find_next_zero_bit(pool->chunk->bits,
+							   end, first) >= end &&
+				  find_next_bit(pool->heads, end, first) >= end,
+				  "chunk %lu not held but open to allocation", c);
+	}
+	if (pool_reusable(pool))
+		bad += pool_check(pool, pool->size ==
+				  (u64)bitmap_weight(pool->held, pool_chunks(pool)) *
+				  GUNYAH_POOL_CHUNK_BYTES,
+				  "size %llu but %u chunks held", pool->size,
+				  bitmap_weight(pool->held, pool_chunks(pool)));
+
+	used_pages = bitmap_weight(pool->chunk->bits, npages) - absent_pages;
 	bad += pool_check(pool, used_pages == block_pages,
 			  "%lu pages in use but %lu in blocks",
 			  used_pages, block_pages);
@@ -611,11 +959,13 @@ static int pool_validate(struct gunyah_pool *pool)
 			  "%lu pages in use, used %llu bytes",
 			  used_pages, pool->used);
 	bad += pool_check(pool, gen_pool_avail(pool->gp) ==
-			  pool->capacity - pool->used,
+			  pool_held(pool) - pool->used,
 			  "genalloc has %zu bytes free, expected %llu",
-			  gen_pool_avail(pool->gp), pool->capacity - pool->used);
+			  gen_pool_avail(pool->gp), pool_held(pool) - pool->used);
+	/* A reusable pool may hold more than a just lowered max, briefly. */
 	bad += pool_check(pool, pool->used <= pool->size &&
-			  pool->size <= pool->max_size &&
+			  pool->used <= pool->max_size &&
+			  pool->size <= pool->capacity &&
 			  pool->max_size <= pool->capacity,
 			  "used %llu size %llu max %llu capacity %zu",
 			  pool->used, pool->size, pool->max_size,
@@ -698,10 +1048,17 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 	spin_unlock_irqrestore(&pool->lock, flags);
 }
 
-bool gunyah_pool_page_used(struct gunyah_pool *pool, unsigned long pgoff)
+enum gunyah_pool_page_state gunyah_pool_page_state(struct gunyah_pool *pool,
+						   unsigned long pgoff)
 {
-	return test_bit(pgoff, pool->chunk->bits);
+	if (pool_reusable(pool) &&
+	    !test_bit(pgoff / GUNYAH_POOL_CHUNK_PAGES, pool->held))
+		return GUNYAH_POOL_PAGE_ABSENT;
+	return test_bit(pgoff, pool->chunk->bits) ? GUNYAH_POOL_PAGE_USED :
+						    GUNYAH_POOL_PAGE_FREE;
 }
+
+/* ---- Exported API ---- */
 
 /**
  * gunyah_pool_alloc() - allocate memory to donate to the hypervisor
@@ -794,6 +1151,8 @@ void gunyah_pool_unreserve(size_t bytes)
 }
 EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
 
+/* ---- Setup from the device tree ---- */
+
 static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
 					     const char *fmt, ...)
 {
@@ -827,8 +1186,6 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 		return pool_refuse(rmem, "both no-map and reusable are set; choose one");
 	if (!nomap && !reusable)
 		return pool_refuse(rmem, "neither no-map nor reusable is set; choose one");
-	if (reusable)
-		return pool_refuse(rmem, "reusable mode is not supported by this kernel");
 	if (!rmem->base)
 		return pool_refuse(rmem, "a region at physical address 0 is not supported");
 	if (!PAGE_ALIGNED(rmem->base))
@@ -841,10 +1198,28 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 		return pool_refuse(rmem, "size %pa is below the minimum of %pa bytes",
 				   &rmem->size, &min_size);
 
+	if (reusable) {
+		phys_addr_t align = max_t(phys_addr_t, CMA_MIN_ALIGNMENT_BYTES,
+					  GUNYAH_POOL_CHUNK_BYTES);
+		int ret;
+
+		if (!IS_ENABLED(CONFIG_CMA))
+			return pool_refuse(rmem, "reusable mode needs CONFIG_CMA");
+		if (!IS_ALIGNED(rmem->base | rmem->size, align))
+			return pool_refuse(rmem,
+					   "reusable: base %pa and size %pa must be aligned to %pa",
+					   &rmem->base, &rmem->size, &align);
+		ret = cma_init_reserved_mem(rmem->base, rmem->size, 0, rmem->name,
+					    &gunyah_pool_region.cma);
+		if (ret)
+			return pool_refuse(rmem, "reusable: cannot declare the CMA area (%d)", ret);
+	}
+
 	gunyah_pool_region.name = rmem->name;
 	gunyah_pool_region.base = rmem->base;
 	gunyah_pool_region.size = rmem->size;
-	gunyah_pool_region.mode = GUNYAH_POOL_NO_MAP;
+	gunyah_pool_region.mode = reusable ? GUNYAH_POOL_REUSABLE :
+					     GUNYAH_POOL_NO_MAP;
 	return 0;
 }
 
@@ -867,6 +1242,37 @@ static void __init gunyah_pool_report_unreserved(void)
 	}
 }
 
+/*
+ * Hibernation copies every page it takes for RAM through the linear map, and
+ * chunks taken from CMA are still RAM to it (no-map memory is not): refuse
+ * while a reusable pool holds any, and keep it from growing until resume.
+ */
+static int gunyah_pool_pm_notify(struct notifier_block *nb,
+				 unsigned long action, void *data)
+{
+	struct gunyah_pool *pool = &gunyah_pool_instance;
+	u64 size = 0;
+
+	if (action != PM_HIBERNATION_PREPARE && action != PM_POST_HIBERNATION)
+		return NOTIFY_DONE;
+
+	guard(mutex)(&pool->resize_lock);
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		size = pool->size;
+		pool->frozen = action == PM_HIBERNATION_PREPARE && !size;
+	}
+	if (action == PM_HIBERNATION_PREPARE && size) {
+		pr_info("%s: hibernation refused: %llu bytes of CMA are in the pool\n",
+			pool->name, size);
+		return notifier_from_errno(-EBUSY);
+	}
+	return NOTIFY_OK;
+}
+
+static struct notifier_block gunyah_pool_pm_nb = {
+	.notifier_call = gunyah_pool_pm_notify,
+};
+
 static struct resource gunyah_pool_resource = {
 	.name	= "gunyah-pool",
 	.flags	= IORESOURCE_MEM | IORESOURCE_BUSY,
@@ -882,7 +1288,14 @@ static int __init gunyah_pool_setup(void)
 	if (!r->name)
 		return 0;
 
-	ret = gunyah_pool_init(pool, r->name, r->base, r->size, r->mode);
+	/* Without a page-granular linear map no page can be unmapped. */
+	if (r->mode == GUNYAH_POOL_REUSABLE && !can_set_direct_map()) {
+		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full)\n",
+		       r->name);
+		return 0;
+	}
+
+	ret = gunyah_pool_init(pool, r->name, r->base, r->size, r->mode, r->cma);
 	if (ret) {
 		pr_err("%s: cannot set up the pool: %d\n", r->name, ret);
 		return ret;
@@ -898,6 +1311,11 @@ static int __init gunyah_pool_setup(void)
 	if (ret)
 		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
 	gunyah_pool_debugfs_init(pool);
+
+	if (pool_reusable(pool)) {
+		register_pm_notifier(&gunyah_pool_pm_nb);
+		gunyah_pool_resize(pool);
+	}
 
 	/* Callers see the pool only once it is complete; see gunyah_pool_get(). */
 	smp_store_release(&gunyah_pool_ready, pool);

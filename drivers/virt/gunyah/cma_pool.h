@@ -7,9 +7,13 @@
 #define _GUNYAH_CMA_POOL_H
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
+struct cma;
 struct gen_pool;
 struct gen_pool_chunk;
 struct kernfs_node;
@@ -47,12 +51,31 @@ enum gunyah_pool_tunable {
 /* overcommit_ratio accepts 0 to this many percent. */
 #define GUNYAH_POOL_MAX_OVERCOMMIT_RATIO	1000
 
+/*
+ * A reusable pool moves memory to and from CMA in chunks of one block of the
+ * largest order (4 MiB with 4 KiB pages): a block never spans two chunks,
+ * a chunk is whole CMA pageblocks, and each costs one TLB flush to unmap.
+ */
+#define GUNYAH_POOL_CHUNK_ORDER		GUNYAH_POOL_MAX_ORDER
+#define GUNYAH_POOL_CHUNK_PAGES		BIT(GUNYAH_POOL_CHUNK_ORDER)
+#define GUNYAH_POOL_CHUNK_BYTES		(PAGE_SIZE << GUNYAH_POOL_CHUNK_ORDER)
+
 /**
  * struct gunyah_pool - a donation pool over one physically contiguous region
  * @name:		name of the reserved-memory node, for messages
  * @base:		physical start of the region, page aligned
  * @capacity:		size of the region in bytes
  * @mode:		how the region is kept out of the linear map
+ * @cma:		reusable: the CMA area over the region
+ * @resize_lock:	reusable: serialises growing and shrinking
+ * @resize_work:	reusable: refills below the low watermark and drains
+ *			above the high one, in the background
+ * @held:		reusable: one bit per chunk the pool holds; chunks not
+ *			held are marked in use in @gp so nothing is handed out
+ *			from them
+ * @nr_quarantined:	reusable: chunks that could not be mapped again and so
+ *			are kept out of both the pool and CMA
+ * @tlb_flushes:	kernel TLB flushes done to move chunks into the pool
  * @lock:		protects the allocator's books and every field below it,
  *			except @stats, which are atomic
  * @gp:			genalloc pool over the whole region, one bit per page
@@ -71,6 +94,7 @@ enum gunyah_pool_tunable {
  * @low_wmark:		free bytes below which pollers are woken
  * @high_wmark:		free bytes above which a reusable pool shrinks
  * @overcommit_ratio:	percent of @max_size that reservations may reach
+ * @frozen:		reusable: hibernation is in progress, do not grow
  * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
  *			a pool without sysfs
  * @stats:		event counters, indexed by enum gunyah_pool_stat
@@ -80,11 +104,17 @@ struct gunyah_pool {
 	phys_addr_t base;
 	size_t capacity;
 	enum gunyah_pool_mode mode;
+	struct cma *cma;
+	struct mutex resize_lock;	/* see @resize_lock above */
+	struct work_struct resize_work;
+	unsigned long nr_quarantined;
+	atomic64_t tlb_flushes;
 
 	spinlock_t lock;		/* see @lock above */
 	struct gen_pool *gp;
 	struct gen_pool_chunk *chunk;
 	unsigned long *heads;
+	unsigned long *held;
 	unsigned long nr_blocks;
 	u64 size;
 	u64 used;
@@ -95,6 +125,7 @@ struct gunyah_pool {
 	u64 low_wmark;
 	u64 high_wmark;
 	unsigned int overcommit_ratio;
+	bool frozen;
 
 	struct kernfs_node *free_kn;
 	atomic64_t stats[NR_GUNYAH_POOL_STATS];
@@ -136,7 +167,8 @@ struct gunyah_pool *gunyah_pool_get(void);
 const char *gunyah_pool_mode_name(const struct gunyah_pool *pool);
 
 int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
-		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode);
+		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode,
+		     struct cma *cma);
 void gunyah_pool_destroy(struct gunyah_pool *pool);
 
 int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
@@ -151,10 +183,22 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u);
 int gunyah_pool_validate(struct gunyah_pool *pool);
 
+int gunyah_pool_grow(struct gunyah_pool *pool);
+int gunyah_pool_shrink(struct gunyah_pool *pool);
+void gunyah_pool_resize(struct gunyah_pool *pool);
+
 /* Free memory by order, from the allocator's bitmap; for debugfs. */
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 			     unsigned int nr_orders);
-bool gunyah_pool_page_used(struct gunyah_pool *pool, unsigned long pgoff);
+
+enum gunyah_pool_page_state {
+	GUNYAH_POOL_PAGE_FREE,
+	GUNYAH_POOL_PAGE_USED,
+	GUNYAH_POOL_PAGE_ABSENT,	/* reusable: in a chunk not held */
+};
+
+enum gunyah_pool_page_state gunyah_pool_page_state(struct gunyah_pool *pool,
+						   unsigned long pgoff);
 
 static inline void gunyah_pool_count(struct gunyah_pool *pool,
 				     enum gunyah_pool_stat item)

@@ -465,8 +465,9 @@ static int largest_free_block_show(struct seq_file *m, void *v)
 DEFINE_SHOW_ATTRIBUTE(largest_free_block);
 
 /*
- * Occupancy, one character a page, '#' in use and '.' free, 64 pages a line
- * behind the line's offset into the region. The bitmap is read without the
+ * Occupancy, one character a page, '#' in use, '.' free and '-' not in the
+ * pool (a reusable pool's chunk left to CMA), 64 pages a line behind the
+ * line's offset into the region. The bitmap is read without the
  * pool's lock: a map of a pool in use is a picture of a moving thing.
  */
 static int map_show(struct seq_file *m, void *v)
@@ -476,7 +477,7 @@ static int map_show(struct seq_file *m, void *v)
 	unsigned long i;
 
 	for (i = 0; i < npages; i++) {
-		line[i % 64] = gunyah_pool_page_used(debug_pool, i) ? '#' : '.';
+		line[i % 64] = ".#-"[gunyah_pool_page_state(debug_pool, i)];
 		if (i % 64 == 63 || i == npages - 1) {
 			line[i % 64 + 1] = '\0';
 			seq_printf(m, "%#010lx %s\n",

@@ -73,6 +73,17 @@ static int pool_parse_u64(const char *buf, size_t count, u64 *val)
 	return ret == -ERANGE ? -EINVAL : ret;
 }
 
+/* Apply; a reusable pool has grown or shrunk to match when this returns. */
+static int pool_store(struct gunyah_pool *pool, enum gunyah_pool_tunable which,
+		      u64 val)
+{
+	int ret = gunyah_pool_set_tunable(pool, which, val);
+
+	if (!ret)
+		gunyah_pool_resize(pool);
+	return ret;
+}
+
 #define POOL_USAGE_ATTR_RW(_name, _field, _tunable)			\
 static ssize_t _name##_show(struct kobject *kobj,			\
 			    struct kobj_attribute *attr, char *buf)	\
@@ -91,8 +102,7 @@ static ssize_t _name##_store(struct kobject *kobj,			\
 									\
 	ret = pool_parse_u64(buf, count, &val);				\
 	if (!ret)							\
-		ret = gunyah_pool_set_tunable(kobj_to_pool(kobj),	\
-					      _tunable, val);		\
+		ret = pool_store(kobj_to_pool(kobj), _tunable, val);	\
 	return ret ?: count;						\
 }									\
 static struct kobj_attribute _name##_attr = __ATTR_RW(_name)

@@ -4,9 +4,11 @@
  *
  * Most cases run on a private pool built over one order-10 block taken from
  * the system's pool, so they can fill, fragment and misuse it without
- * disturbing anyone; that memory is as unmapped as the rest of the region.
- * The linear-map and public-API cases use the system's pool and leave it as
- * they found it. Every case ends by checking the books with the validator.
+ * disturbing anyone; that memory is as unmapped as the rest of the pool.
+ * The linear-map, public-API and reusable cases use the system's pool and
+ * leave it as they found it; the reusable cases skip on a no-map pool and
+ * the no-map boundary case skips on a reusable one. Every case ends by
+ * checking the books with the validator.
  *
  * Copyright (c) 2026 The gunyah-pool authors
  */
@@ -20,6 +22,8 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <asm/word-at-a-time.h>
 
 #include "cma_pool.h"
@@ -66,7 +70,7 @@ static struct gunyah_pool *test_pool_create(struct kunit *test)
 				     TEST_POOL_ORDER);
 	}
 	if (gunyah_pool_init(&tp->pool, "kunit", tp->phys, TEST_POOL_BYTES,
-			     GUNYAH_POOL_NO_MAP)) {
+			     GUNYAH_POOL_NO_MAP, NULL)) {
 		gunyah_pool_block_free(sys, tp->phys, TEST_POOL_ORDER);
 		kfree(tp);
 		KUNIT_FAIL_AND_ABORT(test, "cannot set up a private pool");
@@ -74,6 +78,15 @@ static struct gunyah_pool *test_pool_create(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, 0,
 			kunit_add_action_or_reset(test, test_pool_release, tp));
 	return &tp->pool;
+}
+
+static struct gunyah_pool *test_reusable_pool(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_sys_pool(test);
+
+	if (sys->mode != GUNYAH_POOL_REUSABLE)
+		kunit_skip(test, "the system's pool is not reusable");
+	return sys;
 }
 
 static u64 test_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
@@ -199,6 +212,22 @@ static void gunyah_pool_test_bad_order(struct kunit *test)
 	expect_valid(test, pool);
 }
 
+/*
+ * Map a block for the test to look at. Not memremap(): for a reusable pool's
+ * pages, which are System RAM, that would return the linear-map address,
+ * which the pool has taken away.
+ */
+static u8 *test_vmap(struct kunit *test, phys_addr_t phys, unsigned int order)
+{
+	struct page *pages[1 << 2];
+	unsigned int i;
+
+	KUNIT_ASSERT_LE(test, 1U << order, ARRAY_SIZE(pages));
+	for (i = 0; i < 1U << order; i++)
+		pages[i] = phys_to_page(phys + i * PAGE_SIZE);
+	return vmap(pages, 1U << order, VM_MAP, PAGE_KERNEL);
+}
+
 /* __GFP_ZERO clears memory that was dirty before. */
 static void gunyah_pool_test_zero(struct kunit *test)
 {
@@ -208,22 +237,22 @@ static void gunyah_pool_test_zero(struct kunit *test)
 	u8 *va;
 
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &phys), 0);
-	va = memremap(phys, bytes, MEMREMAP_WB);
+	va = test_vmap(test, phys, 2);
 	KUNIT_ASSERT_NOT_NULL(test, va);
 	memset(va, 0xa5, bytes);
-	memunmap(va);
+	vunmap(va);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_free(pool, phys, 2), 0);
 
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2,
 						      GFP_KERNEL | __GFP_ZERO,
 						      &phys), 0);
-	va = memremap(phys, bytes, MEMREMAP_WB);
+	va = test_vmap(test, phys, 2);
 	KUNIT_ASSERT_NOT_NULL(test, va);
 	KUNIT_EXPECT_TRUE_MSG(test, !memchr_inv(va, 0, bytes),
 			      "block not zeroed");
-	memunmap(va);
+	vunmap(va);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 2), 0);
-	/* The temporary mapping left no alias in the linear map. */
+	/* The temporary mappings left no alias in the linear map. */
 	expect_unmapped(test, phys, bytes);
 	expect_valid(test, pool);
 }
@@ -563,7 +592,10 @@ static void gunyah_pool_test_not_in_linear_map(struct kunit *test)
 	phys_addr_t blocks[GUNYAH_POOL_MAX_ORDER + 1];
 	unsigned int o;
 
-	expect_unmapped(test, sys->base, sys->capacity);
+	for (o = 0; o < sys->capacity / GUNYAH_POOL_CHUNK_BYTES; o++)
+		if (sys->mode == GUNYAH_POOL_NO_MAP || test_bit(o, sys->held))
+			expect_unmapped(test, sys->base + o * GUNYAH_POOL_CHUNK_BYTES,
+					GUNYAH_POOL_CHUNK_BYTES);
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
 		KUNIT_ASSERT_EQ(test, gunyah_pool_alloc(o, GFP_KERNEL, &blocks[o]), 0);
 		expect_unmapped(test, blocks[o], PAGE_SIZE << o);
@@ -592,26 +624,39 @@ KUNIT_ARRAY_PARAM(zeropad, zeropad_bytes, zeropad_desc);
  * the fixup re-reads the aligned word there with an instrumented load, so
  * reports are off for the duration.
  */
-static void gunyah_pool_test_zeropad_boundary(struct kunit *test)
+static void expect_zeropad(struct kunit *test, phys_addr_t boundary,
+			   unsigned int n)
 {
-	unsigned int n = *(const unsigned int *)test->param_value;
-	struct gunyah_pool *sys = test_sys_pool(test);
-	unsigned long prev_pfn = PHYS_PFN(sys->base) - 1;
 	unsigned long word, expect = 0;
-	const u8 *edge;
+	const u8 *edge = (const u8 *)phys_to_virt(boundary) - n;
 
-	if (!pfn_valid(prev_pfn) || !kernel_page_present(pfn_to_page(prev_pfn)))
-		kunit_skip(test, "the page before the region is not in the linear map");
-
-	edge = (const u8 *)phys_to_virt(sys->base) - n;
 	kasan_disable_current();
 	memcpy(&expect, edge, n);
 	word = load_unaligned_zeropad(edge);
 	kasan_enable_current();
 
 	KUNIT_EXPECT_EQ_MSG(test, word, expect,
-			    "%u bytes before the region: got %#lx, expected %#lx",
-			    n, word, expect);
+			    "%u bytes before %pa: got %#lx, expected %#lx",
+			    n, &boundary, word, expect);
+}
+
+static bool page_mapped_before(phys_addr_t boundary)
+{
+	unsigned long pfn = PHYS_PFN(boundary) - 1;
+
+	return pfn_valid(pfn) && kernel_page_present(pfn_to_page(pfn));
+}
+
+static void gunyah_pool_test_zeropad_boundary(struct kunit *test)
+{
+	unsigned int n = *(const unsigned int *)test->param_value;
+	struct gunyah_pool *sys = test_sys_pool(test);
+
+	if (sys->mode != GUNYAH_POOL_NO_MAP)
+		kunit_skip(test, "a reusable pool's boundaries are its chunks'");
+	if (!page_mapped_before(sys->base))
+		kunit_skip(test, "the page before the region is not in the linear map");
+	expect_zeropad(test, sys->base, n);
 }
 
 /* The exported API works on the system's pool and counts what it does. */
@@ -644,6 +689,219 @@ static void gunyah_pool_test_public_api(struct kunit *test)
 	expect_valid(test, sys);
 }
 
+/* Put the system's tunables back when a reusable case ends. */
+struct saved_tunables {
+	struct gunyah_pool *pool;
+	struct gunyah_pool_usage u;
+};
+
+static void restore_tunables(void *data)
+{
+	struct saved_tunables *st = data;
+	struct gunyah_pool *pool = st->pool;
+
+	/* Order matters: widen first, then narrow. */
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_MAX_SIZE, pool->capacity);
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_HIGH_WATERMARK, pool->capacity);
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_LOW_WATERMARK, st->u.low_wmark);
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_HIGH_WATERMARK, st->u.high_wmark);
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, st->u.min_size);
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_MAX_SIZE, st->u.max_size);
+	gunyah_pool_resize(pool);
+}
+
+static struct gunyah_pool *test_reusable_setup(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_pool(test);
+	struct saved_tunables *st;
+
+	st = kunit_kzalloc(test, sizeof(*st), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, st);
+	st->pool = sys;
+	gunyah_pool_usage(sys, &st->u);
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, restore_tunables, st));
+	/* Start from a pool that neither refills nor drains by itself. */
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_HIGH_WATERMARK,
+						      sys->capacity), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_LOW_WATERMARK, 0), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_MIN_SIZE, 0), 0);
+	flush_work(&sys->resize_work);
+	return sys;
+}
+
+static u64 test_size(struct gunyah_pool *pool)
+{
+	struct gunyah_pool_usage u;
+
+	gunyah_pool_usage(pool, &u);
+	return u.size;
+}
+
+/* The chunk that is held in @after and not in @before, or -1. */
+static long new_chunk(struct gunyah_pool *pool, const unsigned long *before)
+{
+	unsigned long c;
+
+	for (c = 0; c < pool->capacity / GUNYAH_POOL_CHUNK_BYTES; c++)
+		if (test_bit(c, pool->held) && !test_bit(c, before))
+			return c;
+	return -1;
+}
+
+/*
+ * A chunk leaves the linear map before the pool hands any of it out, and is
+ * back in it once it has left the pool.
+ */
+static void gunyah_pool_test_reusable_grow_shrink(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	unsigned long before[BITS_TO_LONGS(64)] = {};
+	u64 grows = test_stat(sys, GUNYAH_POOL_STAT_GROW);
+	u64 shrinks = test_stat(sys, GUNYAH_POOL_STAT_SHRINK);
+	u64 flushes = atomic64_read(&sys->tlb_flushes);
+	u64 size = test_size(sys);
+	phys_addr_t chunk, p;
+	long c;
+
+	KUNIT_ASSERT_LE(test, sys->capacity / GUNYAH_POOL_CHUNK_BYTES, 64);
+	bitmap_copy(before, sys->held, sys->capacity / GUNYAH_POOL_CHUNK_BYTES);
+	scoped_guard(mutex, &sys->resize_lock)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_grow(sys), 0);
+	KUNIT_EXPECT_EQ(test, test_size(sys), size + GUNYAH_POOL_CHUNK_BYTES);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&sys->tlb_flushes), flushes + 1);
+	c = new_chunk(sys, before);
+	KUNIT_ASSERT_GE(test, c, 0);
+	chunk = sys->base + c * GUNYAH_POOL_CHUNK_BYTES;
+	expect_unmapped(test, chunk, GUNYAH_POOL_CHUNK_BYTES);
+	expect_valid(test, sys);
+
+	scoped_guard(mutex, &sys->resize_lock)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_shrink(sys), 0);
+	KUNIT_EXPECT_EQ(test, test_size(sys), size);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_SHRINK), shrinks + 1);
+	/* The highest free chunk went back: if it was ours, it is mapped again. */
+	if (!test_bit(c, sys->held))
+		for (p = chunk; p < chunk + GUNYAH_POOL_CHUNK_BYTES; p += PAGE_SIZE)
+			KUNIT_EXPECT_TRUE_MSG(test, kernel_page_present(phys_to_page(p)),
+					      "page %pa left the pool unmapped", &p);
+	expect_valid(test, sys);
+}
+
+/* GFP_NOWAIT and GFP_ATOMIC never grow the pool; GFP_KERNEL does. */
+static void gunyah_pool_test_reusable_atomic_never_grows(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	struct gunyah_pool_usage u;
+	phys_addr_t *blocks, phys;
+	unsigned long i, nr;
+	u64 grows;
+
+	/* Use up what the pool holds now, without growing it. */
+	gunyah_pool_usage(sys, &u);
+	nr = u.free >> PAGE_SHIFT;
+	blocks = kunit_kcalloc(test, nr + 1, sizeof(*blocks), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, blocks);
+	for (i = 0; i < nr; i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_NOWAIT,
+							      &blocks[i]), 0);
+	grows = test_stat(sys, GUNYAH_POOL_STAT_GROW);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_NOWAIT, &phys),
+			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_ATOMIC, &phys),
+			-ENOMEM);
+	flush_work(&sys->resize_work);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows);
+	KUNIT_EXPECT_EQ(test, test_size(sys), u.size);
+
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_KERNEL,
+						      &blocks[nr]), 0);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1);
+	expect_valid(test, sys);
+	for (i = 0; i <= nr; i++)
+		gunyah_pool_block_free(sys, blocks[i], 0);
+	expect_valid(test, sys);
+}
+
+/* Refill below the low watermark up to the high one; drain above it. */
+static void gunyah_pool_test_reusable_watermarks(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	const u64 chunk = GUNYAH_POOL_CHUNK_BYTES;
+	struct gunyah_pool_usage u;
+	phys_addr_t a, b;
+
+	/* Empty out what is free, then ask for 8 MiB free below 4 MiB. */
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_HIGH_WATERMARK, 0), 0);
+	gunyah_pool_resize(sys);
+	gunyah_pool_usage(sys, &u);
+	KUNIT_EXPECT_LT(test, u.free, chunk);
+	expect_valid(test, sys);
+
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_HIGH_WATERMARK,
+						      2 * chunk), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_LOW_WATERMARK,
+						      chunk), 0);
+	gunyah_pool_resize(sys);
+	gunyah_pool_usage(sys, &u);
+	KUNIT_EXPECT_GE(test, u.free, 2 * chunk);
+	KUNIT_EXPECT_LT(test, u.free, 3 * chunk);
+	expect_valid(test, sys);
+
+	/* Take 1.5 chunks: below low, so it refills to high again. */
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(sys, GUNYAH_POOL_MAX_ORDER,
+						      GFP_KERNEL, &a), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(sys, GUNYAH_POOL_MAX_ORDER - 1,
+						      GFP_KERNEL, &b), 0);
+	flush_work(&sys->resize_work);
+	gunyah_pool_resize(sys);
+	gunyah_pool_usage(sys, &u);
+	KUNIT_EXPECT_GE(test, u.free, 2 * chunk);
+	expect_valid(test, sys);
+
+	/* Free it all: more than a chunk above high, so it drains. */
+	gunyah_pool_block_free(sys, a, GUNYAH_POOL_MAX_ORDER);
+	gunyah_pool_block_free(sys, b, GUNYAH_POOL_MAX_ORDER - 1);
+	flush_work(&sys->resize_work);
+	gunyah_pool_resize(sys);
+	gunyah_pool_usage(sys, &u);
+	KUNIT_EXPECT_GE(test, u.free, 2 * chunk);
+	KUNIT_EXPECT_LT(test, u.free, 3 * chunk);
+	expect_valid(test, sys);
+}
+
+/*
+ * load_unaligned_zeropad() across the start of every chunk the pool holds
+ * whose previous page is mapped (a chunk left to CMA, or memory before the
+ * region). As above, the mapped side is not ours: KASAN reports are off.
+ */
+static void gunyah_pool_test_reusable_zeropad_chunks(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	unsigned int crossed = 0, n, i;
+	phys_addr_t blocks[3], boundary;
+	unsigned long c;
+
+	/* Hold a few chunks: one block of the largest order fills each. */
+	for (i = 0; i < ARRAY_SIZE(blocks); i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(sys, GUNYAH_POOL_MAX_ORDER,
+							      GFP_KERNEL, &blocks[i]), 0);
+	for (c = 0; c < sys->capacity / GUNYAH_POOL_CHUNK_BYTES; c++) {
+		if (!test_bit(c, sys->held))
+			continue;
+		boundary = sys->base + c * GUNYAH_POOL_CHUNK_BYTES;
+		if (!page_mapped_before(boundary))
+			continue;
+		for (n = 1; n <= 7; n++)
+			expect_zeropad(test, boundary, n);
+		crossed++;
+	}
+	KUNIT_EXPECT_GT(test, crossed, 0);
+	for (i = 0; i < ARRAY_SIZE(blocks); i++)
+		gunyah_pool_block_free(sys, blocks[i], GUNYAH_POOL_MAX_ORDER);
+	expect_valid(test, sys);
+}
+
 static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE_PARAM(gunyah_pool_test_alloc_free, alloc_gen_params),
 	KUNIT_CASE(gunyah_pool_test_atomic_context),
@@ -663,6 +921,10 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_not_in_linear_map),
 	KUNIT_CASE_PARAM(gunyah_pool_test_zeropad_boundary, zeropad_gen_params),
 	KUNIT_CASE(gunyah_pool_test_public_api),
+	KUNIT_CASE(gunyah_pool_test_reusable_grow_shrink),
+	KUNIT_CASE(gunyah_pool_test_reusable_atomic_never_grows),
+	KUNIT_CASE(gunyah_pool_test_reusable_watermarks),
+	KUNIT_CASE(gunyah_pool_test_reusable_zeropad_chunks),
 	{}
 };
 

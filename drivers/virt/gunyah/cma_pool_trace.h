@@ -92,6 +92,42 @@ DEFINE_EVENT(gunyah_pool_commit_class, gunyah_pool_unreserve,
 	TP_ARGS(bytes, committed, err)
 );
 
+DECLARE_EVENT_CLASS(gunyah_pool_resize_class,
+
+	TP_PROTO(phys_addr_t phys, u64 size, int err),
+
+	TP_ARGS(phys, size, err),
+
+	TP_STRUCT__entry(
+		__field(u64, phys)
+		__field(u64, size)
+		__field(int, err)
+	),
+
+	TP_fast_assign(
+		__entry->phys = phys;
+		__entry->size = size;
+		__entry->err = err;
+	),
+
+	TP_printk("chunk=%#llx size=%llu err=%d",
+		  __entry->phys, __entry->size, __entry->err)
+);
+
+DEFINE_EVENT(gunyah_pool_resize_class, gunyah_pool_grow,
+
+	TP_PROTO(phys_addr_t phys, u64 size, int err),
+
+	TP_ARGS(phys, size, err)
+);
+
+DEFINE_EVENT(gunyah_pool_resize_class, gunyah_pool_shrink,
+
+	TP_PROTO(phys_addr_t phys, u64 size, int err),
+
+	TP_ARGS(phys, size, err)
+);
+
 TRACE_EVENT(gunyah_pool_low_watermark,
 
 	TP_PROTO(u64 free, u64 low),

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""pytest glue: make the harness importable and report where logs went."""
+"""pytest glue: make the harness importable, run boot tests once per lane,
+and report where the logs go."""
+import os
 import sys
 from pathlib import Path
 
@@ -8,5 +10,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpool import harness  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption('--lanes', default=os.environ.get('GPOOL_LANES', 'default'),
+                     help='comma-separated lanes to boot: ' +
+                          ', '.join(harness.LANES))
+
+
+def pytest_generate_tests(metafunc):
+    # Boot tests take a "lane" argument; their module-scoped boot fixtures
+    # then boot once per lane.
+    if 'lane' in metafunc.fixturenames:
+        lanes = metafunc.config.getoption('lanes').split(',')
+        metafunc.parametrize('lane', lanes, scope='module')
+
+
 def pytest_report_header(config):
-    return [f'gunyah-pool: logs in {harness.out_dir()}']
+    return [f'gunyah-pool: lanes {config.getoption("lanes")}; '
+            f'logs in {harness.out_dir()}']

@@ -28,6 +28,14 @@ DTS_DIR = TOP / 'arch' / 'arm64' / 'boot' / 'dts' / 'gunyah-pool'
 GUEST = HERE / 'guest'
 DEFAULT_OVERLAY = 'qemu-virt-gunyah-pool.dtso'
 
+# Test lanes: a kernel configuration (configs/<build>.config on top of
+# base.config) and extra kernel arguments. Timeouts scale with the lane.
+LANES = {
+    'default': ('default', '', 1),
+    'kasan': ('kasan', '', 5),
+    'kasan-pagealloc': ('kasan', 'debug_pagealloc=on page_poison=1', 6),
+}
+
 MACHINE = 'virt'
 CPU = 'max,pauth-impdef=on'     # -cpu max; cheaper pointer auth under TCG
 MEMORY_MB = 1024
@@ -247,10 +255,17 @@ def _parse(b, expect_splats):
 
 
 def boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
-         append='', kunit=False, timeout=180, expect_splats=(), smp=SMP,
+         append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
          mem=MEMORY_MB, check=True, echo=False):
-    """Boot once and return a Boot; raise HarnessError if check fails."""
-    objdir = kernel(lane)
+    """Boot once in a lane and return a Boot; raise HarnessError if check
+    fails. The timeout is for the default lane and scales with the lane."""
+    if lane not in LANES:
+        raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
+    build, lane_args, slow = LANES[lane]
+    objdir = kernel(build)
+    timeout *= slow
+    if lane != 'default':
+        name = f'{name}-{lane}'
     d = out_dir(name)
     dtb = make_dtb(overlay, d / 'board.dtb', smp, mem)
     initrd = make_initramfs(objdir, script, d / 'initramfs.cpio')
@@ -264,7 +279,7 @@ def boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
         '-no-reboot', '-kernel', str(objdir / 'arch/arm64/boot/Image'),
         '-initrd', str(initrd), '-dtb', str(dtb),
-        '-append', ' '.join(kargs + ([append] if append else []))]
+        '-append', ' '.join(kargs + [a for a in (lane_args, append) if a])]
     (d / 'qemu-cmdline.txt').write_text(shlex.join(cmd) + '\n')
     if echo:
         print('$ ' + shlex.join(cmd), flush=True)

@@ -8,6 +8,8 @@
  *   fill FILE LEN CHAR     write LEN copies of CHAR in one write(2)
  *   poll FILE MS           block in poll(2) on FILE until sysfs_notify()
  *                          or MS milliseconds; print "woken" or "timeout"
+ *   eat MIB SECONDS        fault in MIB of anonymous memory, print "eaten",
+ *                          hold it for SECONDS (or until killed)
  *   batch LIST             for each line "FILE DATA" of LIST, write DATA
  *                          (escaped as above, or "@NxC" for N copies of C)
  *                          in one write(2), then read FILE back; print
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char *errname(int err)
@@ -179,6 +182,22 @@ int main(int argc, char **argv)
 		ret = poll(&pfd, 1, atoi(argv[3]));
 		printf("%s\n", ret > 0 ? "woken" : ret == 0 ? "timeout" : "error");
 		return ret < 0;
+	}
+	if (argc == 4 && !strcmp(argv[1], "eat")) {
+		size_t len = strtoul(argv[2], NULL, 0) << 20;
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+		for (size_t i = 0; i < len; i += 4096)
+			p[i] = 1;
+		printf("eaten\n");
+		fflush(stdout);
+		sleep(atoi(argv[3]));
+		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "batch"))
 		return do_batch(argv[2]);

@@ -8,6 +8,8 @@ from gpool import harness
 BASE, SIZE = 0x50000000, 0x2000000
 
 SCRIPT = r'''
+K=/sys/kernel/debug/kmemleak
+[ -e $K ] && echo clear > $K
 dump iomem cat /proc/iomem
 dump sysfs ls -l $P $P/stats
 snap before
@@ -24,12 +26,20 @@ kv workload "$(cat $D/workload)"
 snap after
 kv after.validate "$(cat $D/validate)"
 kv base "$(cat $D/base)"
+# kmemleak ignores objects younger than 5 s: scan, wait, scan again.
+if [ -e $K ]; then
+	echo scan > $K; sleep 6; echo scan > $K
+	dump kmemleak cat $K
+	kv kmemleak scanned
+else
+	kv kmemleak absent
+fi
 '''
 
 
 @pytest.fixture(scope='module')
-def b():
-    return harness.boot('default-overlay', SCRIPT)
+def b(lane):
+    return harness.boot('default-overlay', SCRIPT, lane=lane)
 
 
 def test_ready_line(b):
@@ -94,3 +104,12 @@ def test_workload_ends_empty(b):
     assert allocs > 100
     assert int(kv['after.stats/free']) == allocs
     assert int(kv['after.stats/invalid_free']) == 0
+
+
+def test_no_leaks(b, lane):
+    if b.kv['kmemleak'] == 'absent':
+        pytest.skip(f'kmemleak is not in lane {lane}')
+    report = b.dumps.get('kmemleak', [])
+    ours = [line for line in report if 'gunyah' in line]
+    assert not ours, '\n'.join(report)
+    assert not any('unreferenced object' in line for line in report), '\n'.join(report)

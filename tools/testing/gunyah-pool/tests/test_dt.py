@@ -29,8 +29,8 @@ CASES = {
                   'gunyah-pool@50000000: refused: no memory is reserved for the node (zero or missing size)'),
     'too-small': ([(0x50000000, 0x100000, 'no-map;')],
                   'gunyah-pool@50000000: refused: size 0x0000000000100000 is below the minimum of 0x0000000000400000 bytes'),
-    'reusable-unsupported': ([(0x50000000, 0x2000000, 'reusable;')],
-                             'gunyah-pool@50000000: refused: reusable mode is not supported by this kernel'),
+    'reusable-misaligned': ([(0x50200000, 0x2000000, 'reusable;')],
+                            'gunyah-pool@50200000: refused: reusable: base 0x0000000050200000 and size 0x0000000002000000 must be aligned to 0x0000000000400000'),
     # The node that comes first in the device tree wins; fdtoverlay decides
     # the order of the overlay's nodes, so the test reads which one won.
     'second-node': ([(0x50000000, 0x2000000, 'no-map;'), (0x54000000, 0x2000000, 'no-map;')],
@@ -54,9 +54,10 @@ def overlay(tmp_path, nodes):
 
 
 @pytest.mark.parametrize('case', CASES)
-def test_malformed_node(case, tmp_path):
+def test_malformed_node(case, lane, tmp_path):
     nodes, error = CASES[case]
-    b = harness.boot(f'dt-{case}', SCRIPT, overlay=overlay(tmp_path, nodes))
+    b = harness.boot(f'dt-{case}', SCRIPT, overlay=overlay(tmp_path, nodes),
+                     lane=lane)
     refusals = [r.split('gunyah_pool: ', 1)[1].strip()
                 for r in b.lines(r'^gunyah_pool: .*refused')]
     if case == 'second-node':

@@ -21,12 +21,21 @@ EXPECTED = [
 ]
 
 
-@pytest.fixture(scope='module')
-def suite():
-    b = harness.boot('kunit', kunit='gunyah_pool', expect_splats=EXPECTED)
+# The suite runs against a no-map and a reusable system pool; cases for the
+# other mode skip, and say so.
+OVERLAYS = {'no-map': harness.DEFAULT_OVERLAY,
+            'reusable': 'qemu-virt-gunyah-pool-reusable.dtso'}
+
+
+@pytest.fixture(scope='module', params=OVERLAYS)
+def suite(lane, request):
+    b = harness.boot(f'kunit-{request.param}', kunit='gunyah_pool',
+                     overlay=OVERLAYS[request.param], expect_splats=EXPECTED,
+                     lane=lane)
     root = harness.kunit_results(b)
     suites = [t for t in root.subtests if t.name == 'gunyah_pool']
     assert suites, 'suite gunyah_pool did not run'
+    suites[0].boot = b
     return suites[0]
 
 
@@ -43,6 +52,7 @@ def test_case(suite, case):
     assert found, f'{case} never reported a result (CRASHED)'
     t = found[0]
     if t.status.name == 'SKIPPED':
-        pytest.skip(f'{case} skipped in the kernel: {t.log}')
+        why = suite.boot.lines(rf'ok \d+ {case} # SKIP')
+        pytest.skip(f'{case}: {why[0].split("# SKIP", 1)[1].strip() if why else "?"}')
     params = [f'{s.name}: {s.status.name}' for s in t.subtests]
     assert t.status.name == 'SUCCESS', '\n'.join(t.log + params)

@@ -135,26 +135,24 @@ echo > $D/free_all
 echo 0 > $P/low_watermark_bytes
 
 # Writers flip tunables while the workload allocates; the validator, read
-# over and over, must never see broken books.
-(for i in $(seq 300); do
+# over and over, must never see broken books. All stop with the workload.
+(while [ ! -e /tmp/stop ]; do
 	echo 4194304 > $P/low_watermark_bytes; echo 0 > $P/low_watermark_bytes
 	echo 8388608 > $P/min_size_bytes; echo 0 > $P/min_size_bytes
 done) 2>/dev/null &
-w1=$!
-(for i in $(seq 300); do
+(while [ ! -e /tmp/stop ]; do
 	echo 30408704 > $P/max_size_bytes; echo 33554432 > $P/max_size_bytes
 	echo 120 > $P/overcommit_ratio; echo 100 > $P/overcommit_ratio
 	echo 0 > $P/peak_used_bytes
 done) 2>/dev/null &
-w2=$!
-(bad=0; for i in $(seq 200); do
-	[ "$(cat $D/validate)" = ok ] || bad=$((bad + 1))
-done; echo $bad > /tmp/readers) &
-r=$!
+(bad=0; n=0; while [ ! -e /tmp/stop ]; do
+	read v < $D/validate; [ "$v" = ok ] || bad=$((bad + 1)); n=$((n + 1))
+done; echo "$bad $n" > /tmp/readers) &
 echo "20 6 400 99" > $D/workload 2>/dev/null
 kv racer.workload "$(cat $D/workload)"
-wait $w1 $w2 $r
-kv racer.readers_bad "$(cat /tmp/readers)"
+touch /tmp/stop
+wait
+kv racer.readers "$(cat /tmp/readers)"
 echo 33554432 > $P/max_size_bytes
 snap race
 kv validate.race "$(cat $D/validate)"
@@ -162,12 +160,12 @@ kv validate.race "$(cat $D/validate)"
 
 
 @pytest.fixture(scope='module')
-def b():
+def b(lane):
     script = (SCRIPT.replace('@BAD@', '\n'.join(f'/sys/kernel/gunyah/pool/{f} {esc(d)}'
                                                 for f, d, _ in BAD))
               .replace('@RO@', ' '.join(RO)).replace('@RW@', ' '.join(RW))
               .replace('@STATS@', ' '.join(STATS)))
-    return harness.boot('sysfs', script, timeout=300)
+    return harness.boot('sysfs', script, lane=lane)
 
 
 def test_every_file_and_mode(b):
@@ -272,7 +270,8 @@ def test_poll_woken_by_low_watermark_only(b):
 
 def test_writers_race_the_workload(b):
     assert 'err=0' in b.kv['racer.workload'], b.kv['racer.workload']
-    assert b.kv['racer.readers_bad'] == '0'
+    bad, reads = (int(x) for x in b.kv['racer.readers'].split())
+    assert reads > 0 and bad == 0, f'{bad} of {reads} validator reads failed'
     assert int(b.kv['race.used_bytes']) == 0
     assert int(b.kv['race.committed_bytes']) == 0
     assert b.kv['validate.race'] == 'ok'

@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Reusable (CMA) mode: the pool takes 4 MiB chunks from a CMA area only when
+it needs them and gives them back; Linux uses the idle region for movable
+pages; watermarks refill and drain it; hibernation is refused while it holds
+memory; without a page-granular linear map the mode is refused."""
+import pytest
+
+from gpool import harness
+
+MiB = 1 << 20
+CHUNK = 4 * MiB
+CAP = 64 * MiB
+OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
+AREA = 'gunyah-pool@50000000'
+
+SCRIPT = r'''
+H=/bin/gpool-helper
+C=/sys/kernel/mm/cma/@AREA@
+state() {
+	snap $1
+	kv $1.cmafree $(awk '/^CmaFree:/ { print $2 * 1024 }' /proc/meminfo)
+	kv $1.cma_alloc $(cat $C/alloc_pages_success)
+	kv $1.cma_release $(cat $C/release_pages_success)
+	kv $1.validate "$(cat $D/validate)"
+}
+# wait_until EXPR: poll a shell test for up to 30 s (the worker is async).
+wait_until() {
+	for i in $(seq 60); do eval "$1" && return 0; sleep 0.5; done
+	return 1
+}
+free_b() { cat $P/free_bytes; }
+
+state boot
+# GFP_NOWAIT never grows the pool; GFP_KERNEL grows it by one chunk.
+try nowait sh -c "echo '0 nowait' > $D/alloc"
+state nowait
+echo 0 > $D/alloc
+state grown
+dump map cat $D/map
+
+# Hibernation is refused while the pool holds a chunk.
+echo freezer > /sys/power/pm_test
+kv hib.pooled "$($H write /sys/power/state disk)"
+
+# Freed and drained (high watermark 0), the chunk goes back to CMA.
+echo > $D/free_all
+echo 0 > $P/high_watermark_bytes
+state drained
+kv hib.empty "$($H write /sys/power/state disk)"
+echo none > /sys/power/pm_test
+
+# Watermarks: below 8 MiB free, refill to 16 MiB free.
+echo 16777216 > $P/high_watermark_bytes
+echo 8388608 > $P/low_watermark_bytes
+state refilled
+for i in 1 2 3; do echo 10 > $D/alloc; done
+kv refill.wait "$(wait_until '[ $(free_b) -ge 16777216 ]'; echo $?)"
+state refill2
+echo > $D/free_all
+kv drain.wait "$(wait_until '[ $(free_b) -lt 20971520 ]'; echo $?)"
+state drain2
+
+# Idle, the region serves movable pages; the pool still takes a chunk back.
+echo 0 > $P/low_watermark_bytes
+echo 0 > $P/high_watermark_bytes
+state idle
+eat=$(( $(awk '/^MemFree:/ { print int($2 / 1024) }' /proc/meminfo) - 48 ))
+$H eat $eat 600 > /tmp/eat &
+pid=$!
+kv eat.wait "$(wait_until 'grep -q eaten /tmp/eat'; echo $?)"
+state eaten
+try eat.alloc sh -c "echo 10 > $D/alloc"
+state eatgrow
+kill $pid; wait $pid
+echo > $D/free_all
+state end
+'''
+
+
+@pytest.fixture(scope='module')
+def b(lane):
+    return harness.boot('reusable', SCRIPT.replace('@AREA@', AREA),
+                        overlay=OVERLAY, lane=lane)
+
+
+def n(b, key):
+    return int(b.kv[key])
+
+
+def test_ready_reusable_and_empty(b):
+    assert b.lines(rf'gunyah_pool: {AREA}: 0x0*50000000\.\.0x0*53ffffff '
+                   r'\(64 MiB\), reusable$')
+    assert b.kv['boot.mode'] == 'reusable'
+    assert n(b, 'boot.capacity_bytes') == CAP
+    assert n(b, 'boot.size_bytes') == 0
+    assert n(b, 'boot.cmafree') == CAP
+
+
+def test_nowait_never_grows(b):
+    assert b.kv['nowait'] == '1'
+    assert n(b, 'nowait.size_bytes') == 0
+    assert n(b, 'nowait.stats/grow') == 0
+    assert n(b, 'nowait.stats/alloc_fail') == 1
+
+
+def test_grow_takes_one_chunk_from_cma(b):
+    assert n(b, 'grown.size_bytes') == CHUNK
+    assert n(b, 'grown.used_bytes') == 4096
+    assert n(b, 'grown.stats/grow') == 1
+    assert n(b, 'boot.cmafree') - n(b, 'grown.cmafree') == CHUNK
+    assert n(b, 'grown.cma_alloc') - n(b, 'boot.cma_alloc') == CHUNK // 4096
+    assert b.kv['grown.validate'] == 'ok'
+    # The map shows one chunk in the pool and the rest left to CMA.
+    cells = ''.join(line.split()[1] for line in b.dumps['map'])
+    assert cells.count('#') == 1 and cells.count('-') == (CAP - CHUNK) // 4096
+
+
+def test_drain_returns_the_chunk_to_cma(b):
+    assert n(b, 'drained.size_bytes') == 0
+    assert n(b, 'drained.stats/shrink') == 1
+    # CMA's books move by exactly the chunk. (CmaFree does not show it yet:
+    # cma_release() frees page by page onto the per-CPU lists, which do not
+    # count as free until they are drained or reused.)
+    assert n(b, 'drained.cma_release') - n(b, 'grown.cma_release') == CHUNK // 4096
+    assert b.kv['drained.validate'] == 'ok'
+
+
+def test_hibernation_refused_while_pooled(b):
+    assert b.kv['hib.pooled'] == 'EBUSY'
+    assert b.lines(rf'gunyah_pool: {AREA}: hibernation refused')
+    assert b.kv['hib.empty'].startswith('ok:'), b.kv['hib.empty']
+
+
+def test_watermarks_refill_and_drain(b):
+    # Setting the low watermark above free memory refills to the high one.
+    assert n(b, 'refilled.free_bytes') >= 16 * MiB
+    assert n(b, 'refilled.size_bytes') == 16 * MiB
+    # 12 MiB handed out took free below 8 MiB: refilled in the background.
+    assert b.kv['refill.wait'] == '0'
+    assert n(b, 'refill2.used_bytes') == 12 * MiB
+    assert n(b, 'refill2.free_bytes') >= 16 * MiB
+    assert n(b, 'refill2.stats/low_watermark') >= 1
+    # All freed: drained to below high + one chunk, not further.
+    assert b.kv['drain.wait'] == '0'
+    assert 16 * MiB <= n(b, 'drain2.free_bytes') < 20 * MiB
+    assert n(b, 'drain2.stats/shrink') > n(b, 'refill2.stats/shrink')
+    assert b.kv['drain2.validate'] == 'ok'
+    # Every chunk's moves are seen by CMA, page for page.
+    held = n(b, 'drain2.size_bytes')
+    assert (n(b, 'drain2.cma_alloc') - n(b, 'drain2.cma_release')) * 4096 == held
+
+
+def test_idle_region_serves_movable_pages(b):
+    assert n(b, 'idle.size_bytes') == 0
+    assert b.kv['eat.wait'] == '0'
+    # A large anonymous allocation spilled into the idle region...
+    assert n(b, 'eaten.cmafree') < n(b, 'idle.cmafree') - 16 * MiB
+    # ...and the pool still took a chunk, migrating those pages away.
+    assert b.kv['eat.alloc'] == '0'
+    assert n(b, 'eatgrow.size_bytes') == CHUNK
+    assert b.kv['eatgrow.validate'] == 'ok'
+    assert b.kv['end.validate'] == 'ok'
+
+
+@pytest.fixture(scope='module')
+def rodata_on(lane):
+    if lane == 'kasan-pagealloc':
+        pytest.skip('debug_pagealloc maps the linear map page by page')
+    return harness.boot('reusable-rodata-on', r'''
+if [ -e /sys/kernel/gunyah ]; then kv sysfs present; else kv sysfs absent; fi
+[ -d /sys/kernel/mm/cma/@AREA@ ] && kv cma_area present
+kv cmatotal $(awk '/^CmaTotal:/ { print $2 * 1024 }' /proc/meminfo)
+'''.replace('@AREA@', AREA), overlay=OVERLAY, append='rodata=on', lane=lane)
+
+
+def test_rodata_on_refuses_reusable(rodata_on):
+    assert rodata_on.lines(
+        rf'^gunyah_pool: {AREA}: refused: reusable mode needs a page-granular '
+        r'linear map \(rodata=full\)')
+    assert rodata_on.kv['sysfs'] == 'absent'
+    # The region stays a CMA area that Linux uses for movable pages.
+    assert rodata_on.kv['cma_area'] == 'present'
+    assert int(rodata_on.kv['cmatotal']) == CAP
