@@ -59,6 +59,7 @@
 #include <linux/cleanup.h>
 #include <linux/cma.h>
 #include <linux/export.h>
+#include <linux/fault-inject.h>
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
 #include <linux/gunyah_pool.h>
@@ -288,6 +289,8 @@ static int pool_zero_block(phys_addr_t phys, unsigned int order)
 	struct page **pages;
 	void *va;
 
+	if (gunyah_pool_should_fail(GUNYAH_POOL_FAULT_ZERO))
+		return -ENOMEM;
 	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return -ENOMEM;
@@ -319,6 +322,20 @@ static void pool_notify_low(struct gunyah_pool *pool, u64 free)
 	trace_gunyah_pool_low_watermark(free, READ_ONCE(pool->low_wmark));
 	if (pool->free_kn)
 		sysfs_notify_dirent(pool->free_kn);
+}
+
+/* Give a checked block back to the allocator. */
+static void pool_release_block(struct gunyah_pool *pool, phys_addr_t phys,
+			       unsigned int order)
+	__must_hold(&pool->lock)
+{
+	size_t bytes = PAGE_SIZE << order;
+
+	lockdep_assert_held(&pool->lock);
+	gen_pool_free(pool->gp, phys, bytes);
+	__clear_bit(pool_pgoff(pool, phys), pool->heads);
+	pool->nr_blocks--;
+	pool->used -= bytes;
 }
 
 /**
@@ -400,7 +417,9 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 	if (gfp & __GFP_ZERO) {
 		ret = pool_zero_block(addr, order);
 		if (ret) {
-			gunyah_pool_block_free(pool, addr, order);
+			/* Undone, not freed: it was never handed out. */
+			scoped_guard(spinlock_irqsave, &pool->lock)
+				pool_release_block(pool, addr, order);
 			gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
 			addr = 0;
 			goto out;
@@ -467,15 +486,10 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 	const char *why;
 
 	scoped_guard(spinlock_irqsave, &pool->lock) {
-		size_t bytes = PAGE_SIZE << order;
-
 		why = pool_check_block(pool, phys, order);
 		if (why)
 			break;
-		gen_pool_free(pool->gp, phys, bytes);
-		__clear_bit(pool_pgoff(pool, phys), pool->heads);
-		pool->nr_blocks--;
-		pool->used -= bytes;
+		pool_release_block(pool, phys, order);
 		drain = pool_reusable(pool) &&
 			pool->size - pool->used >=
 			pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
@@ -498,44 +512,66 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 /* ---- Reusable mode: moving chunks between CMA and the pool ---- */
 
 /*
- * Take every page of a chunk out of the linear map, then flush the kernel TLB
- * once for the whole chunk. set_direct_map_*() succeed without doing anything
- * when the linear map is not page granular, so check the effect too.
+ * Take pages [@from, @to) of a chunk out of the linear map, then flush the
+ * kernel TLB once for the whole chunk. set_direct_map_*() succeed without
+ * doing anything when the linear map is not page granular, so check the
+ * effect too.
  */
-static int pool_unmap_chunk(struct gunyah_pool *pool, struct page *page)
+static int pool_unmap_pages(struct gunyah_pool *pool, struct page *page,
+			    unsigned long from, unsigned long to)
 {
 	unsigned long addr = (unsigned long)page_address(page);
 	unsigned long i;
 	int ret = 0;
 
-	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES && !ret; i++)
+	for (i = from; i < to && !ret; i++)
 		ret = set_direct_map_invalid_noflush(page + i);
 	flush_tlb_kernel_range(addr, addr + GUNYAH_POOL_CHUNK_BYTES);
 	atomic64_inc(&pool->tlb_flushes);
-	if (!ret && (kernel_page_present(page) ||
-		     kernel_page_present(page + GUNYAH_POOL_CHUNK_PAGES - 1)))
+	if (!ret && to > from && (kernel_page_present(page + from) ||
+				  kernel_page_present(page + to - 1)))
 		ret = -EPERM;
 	return ret;
 }
 
-/* Invalid to valid needs no TLB flush: invalid entries are never cached. */
-static int pool_map_chunk(struct page *page)
+/*
+ * Put every page of a chunk back in the linear map; invalid to valid needs no
+ * TLB flush, as invalid entries are never cached. On failure, take the pages
+ * already mapped out again, so the chunk is either wholly mapped or wholly
+ * not; if even that fails, return -EIO: the chunk is in neither state.
+ */
+static int pool_map_chunk(struct gunyah_pool *pool, struct page *page)
 {
 	unsigned long i;
 	int ret = 0;
 
-	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES; i++)
-		ret = set_direct_map_default_noflush(page + i) ?: ret;
+	if (gunyah_pool_should_fail(GUNYAH_POOL_FAULT_REMAP))
+		return -ENOMEM;
+	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES && !ret; i++)
+		ret = set_direct_map_default_noflush(page + i);
+	if (ret && pool_unmap_pages(pool, page, 0, i))
+		return -EIO;
 	return ret;
 }
 
-/* A chunk that cannot be mapped again must never reach the page allocator. */
-static void pool_quarantine(struct gunyah_pool *pool, struct page *page,
-			    int err)
+/* A chunk in neither state must never reach the page allocator nor a caller. */
+static void pool_quarantine(struct gunyah_pool *pool, struct page *page)
 {
+	phys_addr_t phys = page_to_phys(page);
+
 	pool->nr_quarantined++;
-	pr_err("%s: chunk at %pa cannot be mapped again (%d); keeping it out of CMA\n",
-	       pool->name, &(phys_addr_t){ page_to_phys(page) }, err);
+	pr_err("%s: chunk at %pa is half mapped; keeping it out of CMA and the pool\n",
+	       pool->name, &phys);
+}
+
+/* Hand an unmapped chunk to the allocator. */
+static u64 pool_add_chunk(struct gunyah_pool *pool, phys_addr_t phys)
+{
+	guard(spinlock_irqsave)(&pool->lock);
+	gen_pool_free(pool->gp, phys, GUNYAH_POOL_CHUNK_BYTES);
+	__set_bit((phys - pool->base) / GUNYAH_POOL_CHUNK_BYTES, pool->held);
+	pool->size += GUNYAH_POOL_CHUNK_BYTES;
+	return pool->size;
 }
 
 /**
@@ -566,31 +602,29 @@ int gunyah_pool_grow(struct gunyah_pool *pool)
 	if (ret)
 		return ret;
 
-	page = cma_alloc(pool->cma, GUNYAH_POOL_CHUNK_PAGES,
-			 GUNYAH_POOL_CHUNK_ORDER, true);
+	page = NULL;
+	if (!gunyah_pool_should_fail(GUNYAH_POOL_FAULT_CMA))
+		page = cma_alloc(pool->cma, GUNYAH_POOL_CHUNK_PAGES,
+				 GUNYAH_POOL_CHUNK_ORDER, true);
 	if (!page) {
 		ret = -ENOMEM;
 		goto out_fail;
 	}
 	phys = page_to_phys(page);
-	ret = pool_unmap_chunk(pool, page);
+	ret = pool_unmap_pages(pool, page, 0, GUNYAH_POOL_CHUNK_PAGES);
+	if (!ret && gunyah_pool_should_fail(GUNYAH_POOL_FAULT_UNMAP))
+		ret = -ENOMEM;
 	if (ret)
 		goto err_map;
 
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		gen_pool_free(pool->gp, phys, GUNYAH_POOL_CHUNK_BYTES);
-		__set_bit((phys - pool->base) / GUNYAH_POOL_CHUNK_BYTES,
-			  pool->held);
-		pool->size += GUNYAH_POOL_CHUNK_BYTES;
-		size = pool->size;
-	}
+	size = pool_add_chunk(pool, phys);
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
 	trace_gunyah_pool_grow(phys, size, 0);
 	return 0;
 
 err_map:
-	if (pool_map_chunk(page))
-		pool_quarantine(pool, page, ret);
+	if (pool_map_chunk(pool, page))
+		pool_quarantine(pool, page);
 	else
 		cma_release(pool->cma, page, GUNYAH_POOL_CHUNK_PAGES);
 out_fail:
@@ -604,12 +638,13 @@ out_fail:
  * @pool:	a reusable pool
  *
  * The chunk leaves the allocator first, then returns to the linear map, and
- * only then to CMA. The highest free chunk goes first.
+ * only then to CMA. The highest free chunk goes first. If the chunk cannot be
+ * mapped again it is still wholly unmapped, so it goes back into the pool and
+ * the pool is as it was; only a chunk left half mapped is quarantined.
  *
  * Context: process context, may sleep; holds @pool->resize_lock.
  * Return: 0; -EBUSY if no chunk is entirely free or the pool is at
- * min_size_bytes; -ENOMEM or another errno if the chunk could not be mapped
- * again, in which case it is quarantined.
+ * min_size_bytes; another errno if the chunk could not be mapped again.
  */
 int gunyah_pool_shrink(struct gunyah_pool *pool)
 {
@@ -645,13 +680,15 @@ int gunyah_pool_shrink(struct gunyah_pool *pool)
 		return -EBUSY;
 
 	page = phys_to_page(addr);
-	ret = pool_map_chunk(page);
-	if (ret) {
-		pool_quarantine(pool, page, ret);
-	} else {
+	ret = pool_map_chunk(pool, page);
+	if (ret == -EIO)
+		pool_quarantine(pool, page);
+	else if (ret)
+		size = pool_add_chunk(pool, addr);
+	else
 		cma_release(pool->cma, page, GUNYAH_POOL_CHUNK_PAGES);
+	if (!ret)
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_SHRINK);
-	}
 	trace_gunyah_pool_shrink(addr, size, ret);
 	return ret;
 }
@@ -679,14 +716,11 @@ void gunyah_pool_resize(struct gunyah_pool *pool)
 
 	scoped_guard(mutex, &pool->resize_lock) {
 		gunyah_pool_usage(pool, &u);
-		refill = u.free < u.low_wmark || u.size < u.min_size;
-		while (refill) {
-			if (u.size >= u.min_size && u.free >= u.high_wmark)
-				break;
-			if (gunyah_pool_grow(pool))
-				break;
+		while (u.size < u.min_size && !gunyah_pool_grow(pool))
 			gunyah_pool_usage(pool, &u);
-		}
+		refill = u.free < u.low_wmark;
+		while (refill && u.free < u.high_wmark && !gunyah_pool_grow(pool))
+			gunyah_pool_usage(pool, &u);
 		for (;;) {
 			gunyah_pool_usage(pool, &u);
 			if (u.size <= u.max_size &&
@@ -1057,6 +1091,34 @@ enum gunyah_pool_page_state gunyah_pool_page_state(struct gunyah_pool *pool,
 	return test_bit(pgoff, pool->chunk->bits) ? GUNYAH_POOL_PAGE_USED :
 						    GUNYAH_POOL_PAGE_FREE;
 }
+
+#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION
+static struct fault_attr pool_faults[NR_GUNYAH_POOL_FAULTS] = {
+	[0 ... NR_GUNYAH_POOL_FAULTS - 1] = FAULT_ATTR_INITIALIZER,
+};
+
+static const char * const pool_fault_names[NR_GUNYAH_POOL_FAULTS] = {
+	[GUNYAH_POOL_FAULT_ZERO]	= "fail_zero",
+	[GUNYAH_POOL_FAULT_CMA]		= "fail_cma",
+	[GUNYAH_POOL_FAULT_UNMAP]	= "fail_unmap",
+	[GUNYAH_POOL_FAULT_REMAP]	= "fail_remap",
+};
+
+bool gunyah_pool_should_fail(enum gunyah_pool_fault point)
+{
+	return should_fail(&pool_faults[point], 1);
+}
+
+/* One fault-injection directory per step, e.g. gunyah_pool/fail_cma/. */
+void gunyah_pool_fault_debugfs_init(struct dentry *dir)
+{
+	int i;
+
+	for (i = 0; i < NR_GUNYAH_POOL_FAULTS; i++)
+		fault_create_debugfs_attr(pool_fault_names[i], dir,
+					  &pool_faults[i]);
+}
+#endif
 
 /* ---- Exported API ---- */
 

@@ -14,6 +14,7 @@
 #include <linux/workqueue.h>
 
 struct cma;
+struct dentry;
 struct gen_pool;
 struct gen_pool_chunk;
 struct kernfs_node;
@@ -205,6 +206,27 @@ static inline void gunyah_pool_count(struct gunyah_pool *pool,
 {
 	atomic64_inc(&pool->stats[item]);
 }
+
+/* Steps that can fail, each with a fault-injection point. */
+enum gunyah_pool_fault {
+	GUNYAH_POOL_FAULT_ZERO,		/* map a block to clear it */
+	GUNYAH_POOL_FAULT_CMA,		/* take a chunk from CMA */
+	GUNYAH_POOL_FAULT_UNMAP,	/* take a chunk out of the linear map */
+	GUNYAH_POOL_FAULT_REMAP,	/* put a chunk back in the linear map */
+	NR_GUNYAH_POOL_FAULTS
+};
+
+#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION
+bool gunyah_pool_should_fail(enum gunyah_pool_fault point);
+void gunyah_pool_fault_debugfs_init(struct dentry *dir);
+#else
+static inline bool gunyah_pool_should_fail(enum gunyah_pool_fault point)
+{
+	return false;
+}
+
+static inline void gunyah_pool_fault_debugfs_init(struct dentry *dir) { }
+#endif
 
 #ifdef CONFIG_SYSFS
 int gunyah_pool_sysfs_init(struct gunyah_pool *pool);

@@ -13,14 +13,24 @@
  * it frees everything and withdraws the reservation. It uses only the public
  * API, as the drivers would.
  *
+ * The stress runs 1 to 8 kthreads released together, each doing a seeded
+ * random mix of allocations and frees over all orders with every kind of gfp
+ * mask, reservations, and changes of the low watermark, while keeping its own
+ * books. When all have stopped, still holding what they allocated, their
+ * books are summed and compared with the pool's counters; then everything is
+ * given back and the validator runs.
+ *
  * Copyright (c) 2026 The gunyah-pool authors
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cleanup.h>
+#include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/gunyah_pool.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/prandom.h>
@@ -91,10 +101,10 @@ static void vm_destroy(struct pool_vm *vm)
 
 	lockdep_assert_held(&debug_lock);
 
-	for (i = 0; i < vm->nr_l3; i++)
+	for (i = 0; vm->l3 && i < vm->nr_l3; i++)
 		if (vm->l3[i])
 			gunyah_pool_free(vm->l3[i], 0);
-	for (i = 0; i < vm->nr_l2; i++)
+	for (i = 0; vm->l2 && i < vm->nr_l2; i++)
 		if (vm->l2[i])
 			gunyah_pool_free(vm->l2[i], 0);
 	if (vm->root)
@@ -598,6 +608,241 @@ static const struct file_operations workload_fops = {
 	.release = single_release,
 };
 
+#define STRESS_MAX_THREADS	8
+#define STRESS_MAX_HELD		128
+
+struct stress_thread {
+	struct gunyah_pool *pool;
+	struct completion *go;
+	struct completion done;
+	struct rnd_state rnd;
+	unsigned long ops;
+	phys_addr_t held[STRESS_MAX_HELD];
+	u8 held_order[STRESS_MAX_HELD];
+	unsigned int nr_held;
+	u64 held_bytes;
+	u64 committed;
+	unsigned long allocs;
+	unsigned long frees;
+	unsigned long fails;
+	unsigned long reserves;
+	int err;
+};
+
+struct stress_result {
+	unsigned int threads;
+	unsigned long ops;
+	u64 seed;
+	unsigned long allocs;
+	unsigned long frees;
+	unsigned long fails;
+	unsigned long reserves;
+	u64 ns;
+	bool books_ok;
+	bool valid;
+	int err;
+};
+
+static struct stress_result debug_stress;
+
+/* Mostly small blocks, as stage-2 tables are, now and then a large one. */
+static unsigned int stress_order(struct rnd_state *rnd)
+{
+	u32 r = prandom_u32_state(rnd);
+
+	return r % 8 ? r % 3 : r % (GUNYAH_POOL_MAX_ORDER + 1);
+}
+
+static void stress_free_one(struct stress_thread *t, unsigned int i)
+{
+	unsigned int order = t->held_order[i];
+
+	if (gunyah_pool_block_free(t->pool, t->held[i], order))
+		t->err = -EUCLEAN;
+	t->held_bytes -= PAGE_SIZE << order;
+	t->frees++;
+	t->held[i] = t->held[--t->nr_held];
+	t->held_order[i] = t->held_order[t->nr_held];
+}
+
+static int stress_fn(void *data)
+{
+	static const gfp_t gfps[] = { GFP_KERNEL, GFP_NOWAIT, GFP_ATOMIC,
+				      GFP_KERNEL | __GFP_ZERO };
+	struct stress_thread *t = data;
+	unsigned long i;
+
+	wait_for_completion(t->go);
+	for (i = 0; i < t->ops && !t->err; i++) {
+		u32 op = prandom_u32_state(&t->rnd) % 100;
+
+		if (op < 48 && t->nr_held < STRESS_MAX_HELD) {
+			unsigned int order = stress_order(&t->rnd);
+			gfp_t gfp = gfps[prandom_u32_state(&t->rnd) % ARRAY_SIZE(gfps)];
+			phys_addr_t phys;
+
+			if (gunyah_pool_block_alloc(t->pool, order, gfp, &phys)) {
+				t->fails++;
+				continue;
+			}
+			t->held[t->nr_held] = phys;
+			t->held_order[t->nr_held++] = order;
+			t->held_bytes += PAGE_SIZE << order;
+			t->allocs++;
+		} else if (op < 94 && t->nr_held) {
+			stress_free_one(t, prandom_u32_state(&t->rnd) % t->nr_held);
+		} else if (op < 97) {
+			size_t bytes = (prandom_u32_state(&t->rnd) % 64 + 1) * PAGE_SIZE;
+
+			if (!gunyah_pool_commit(t->pool, bytes)) {
+				t->committed += bytes;
+				t->reserves++;
+			}
+		} else if (op < 99 && t->committed) {
+			if (gunyah_pool_uncommit(t->pool, t->committed))
+				t->err = -EUCLEAN;
+			t->committed = 0;
+		} else {
+			/* What an operator does meanwhile through sysfs. */
+			gunyah_pool_set_tunable(t->pool, GUNYAH_POOL_LOW_WATERMARK,
+						(prandom_u32_state(&t->rnd) % 4) * SZ_1M);
+		}
+		if (!(i % 1024))
+			cond_resched();
+	}
+	complete(&t->done);
+	return 0;
+}
+
+static void run_stress(struct stress_result *res, unsigned int threads,
+		       unsigned long ops, u64 seed)
+{
+	struct stress_thread *t __free(kvfree) = NULL;
+	struct gunyah_pool *pool = debug_pool;
+	struct gunyah_pool_usage before, after;
+	u64 allocs0, frees0, held = 0, committed = 0;
+	DECLARE_COMPLETION_ONSTACK(go);
+	unsigned int i, started = 0;
+	ktime_t start;
+
+	lockdep_assert_held(&debug_lock);
+
+	memset(res, 0, sizeof(*res));
+	res->threads = threads;
+	res->ops = ops;
+	res->seed = seed;
+	t = kvcalloc(threads, sizeof(*t), GFP_KERNEL);
+	if (!t) {
+		res->err = -ENOMEM;
+		return;
+	}
+
+	gunyah_pool_usage(pool, &before);
+	allocs0 = atomic64_read(&pool->stats[GUNYAH_POOL_STAT_ALLOC_SUCCESS]);
+	frees0 = atomic64_read(&pool->stats[GUNYAH_POOL_STAT_FREE]);
+	for (i = 0; i < threads; i++) {
+		struct task_struct *task;
+
+		t[i].pool = pool;
+		t[i].go = &go;
+		t[i].ops = ops / threads;
+		init_completion(&t[i].done);
+		prandom_seed_state(&t[i].rnd, seed + i);
+		task = kthread_run(stress_fn, &t[i], "gunyah_pool_stress/%u", i);
+		if (IS_ERR(task)) {
+			res->err = PTR_ERR(task);
+			break;
+		}
+		started++;
+	}
+	start = ktime_get();
+	complete_all(&go);
+	for (i = 0; i < started; i++)
+		wait_for_completion(&t[i].done);
+	res->ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+
+	/* Books against counters, with every thread's blocks still out. */
+	gunyah_pool_usage(pool, &after);
+	for (i = 0; i < started; i++) {
+		held += t[i].held_bytes;
+		committed += t[i].committed;
+		res->allocs += t[i].allocs;
+		res->frees += t[i].frees;
+		res->fails += t[i].fails;
+		res->reserves += t[i].reserves;
+		res->err = res->err ?: t[i].err;
+	}
+	res->books_ok = after.used == before.used + held &&
+			after.committed == before.committed + committed &&
+			atomic64_read(&pool->stats[GUNYAH_POOL_STAT_ALLOC_SUCCESS]) ==
+			allocs0 + res->allocs &&
+			atomic64_read(&pool->stats[GUNYAH_POOL_STAT_FREE]) ==
+			frees0 + res->frees;
+
+	for (i = 0; i < started; i++) {
+		while (t[i].nr_held)
+			stress_free_one(&t[i], t[i].nr_held - 1);
+		if (t[i].committed)
+			gunyah_pool_uncommit(pool, t[i].committed);
+	}
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_LOW_WATERMARK, before.low_wmark);
+	res->valid = !gunyah_pool_validate(pool);
+}
+
+/* "THREADS OPS SEED": run the stress; reading shows the last run. */
+static ssize_t stress_write(struct file *file, const char __user *ubuf,
+			    size_t count, loff_t *ppos)
+{
+	char *cmd __free(kfree) = debug_cmd(ubuf, count);
+	unsigned int threads;
+	unsigned long ops;
+	u64 seed;
+
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
+	if (sscanf(cmd, "%u %lu %llu", &threads, &ops, &seed) != 3 ||
+	    !threads || threads > STRESS_MAX_THREADS || !ops)
+		return -EINVAL;
+
+	guard(mutex)(&debug_lock);
+	run_stress(&debug_stress, threads, ops, seed);
+	return debug_stress.err ?: count;
+}
+
+static int stress_show(struct seq_file *m, void *v)
+{
+	struct stress_result *r = &debug_stress;
+
+	guard(mutex)(&debug_lock);
+	seq_printf(m, "threads=%u ops=%lu seed=%llu allocs=%lu frees=%lu fails=%lu reserves=%lu ns=%llu books=%s validate=%s err=%d\n",
+		   r->threads, r->ops, r->seed, r->allocs, r->frees, r->fails,
+		   r->reserves, r->ns, r->books_ok ? "ok" : "bad",
+		   r->valid ? "ok" : "bad", r->err);
+	return 0;
+}
+
+static int stress_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, stress_show, inode->i_private);
+}
+
+static const struct file_operations stress_fops = {
+	.open = stress_open,
+	.read = seq_read,
+	.write = stress_write,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+
+static int misc_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "tlb_flushes=%lld quarantined=%lu\n",
+		   atomic64_read(&debug_pool->tlb_flushes),
+		   READ_ONCE(debug_pool->nr_quarantined));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(misc);
+
 /**
  * gunyah_pool_debugfs_init() - create /sys/kernel/debug/gunyah_pool
  * @pool:	the system's pool
@@ -625,4 +870,7 @@ void gunyah_pool_debugfs_init(struct gunyah_pool *pool)
 	debugfs_create_file("vm", 0200, debug_dir, NULL, &vm_fops);
 	debugfs_create_file("vms", 0400, debug_dir, NULL, &vms_fops);
 	debugfs_create_file("workload", 0600, debug_dir, NULL, &workload_fops);
+	debugfs_create_file("stress", 0600, debug_dir, NULL, &stress_fops);
+	debugfs_create_file("counters", 0400, debug_dir, NULL, &misc_fops);
+	gunyah_pool_fault_debugfs_init(debug_dir);
 }

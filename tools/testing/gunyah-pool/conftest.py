@@ -27,3 +27,10 @@ def pytest_generate_tests(metafunc):
 def pytest_report_header(config):
     return [f'gunyah-pool: lanes {config.getoption("lanes")}; '
             f'logs in {harness.out_dir()}']
+
+
+def pytest_terminal_summary(terminalreporter):
+    if harness.NOTES:
+        terminalreporter.section('gunyah-pool figures')
+        for line in harness.NOTES:
+            terminalreporter.write_line(line)

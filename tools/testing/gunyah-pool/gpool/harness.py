@@ -55,6 +55,16 @@ SPLAT_RE = re.compile('|'.join(SPLATS))
 MARK_RE = re.compile(r'@@GPOOL (.*?)\r?$')
 
 
+# Figures tests report (operation counts, injected faults), printed at the
+# end of the pytest run by conftest.py so they are in every CI log.
+NOTES = []
+
+
+def note(line):
+    NOTES.append(line)
+    print(line)
+
+
 class HarnessError(Exception):
     """A step of building or booting failed; the message says which."""
 

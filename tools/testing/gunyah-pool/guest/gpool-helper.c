@@ -10,6 +10,10 @@
  *                          or MS milliseconds; print "woken" or "timeout"
  *   eat MIB SECONDS        fault in MIB of anonymous memory, print "eaten",
  *                          hold it for SECONDS (or until killed)
+ *   failnth N FILE DATA    arm fail-nth of this task with N, write DATA to
+ *                          FILE in one write(2), then print the result and
+ *                          whether the fault was injected ("ok:N 1" or
+ *                          "ENOMEM 1"; a trailing 0 means it was not)
  *   batch LIST             for each line "FILE DATA" of LIST, write DATA
  *                          (escaped as above, or "@NxC" for N copies of C)
  *                          in one write(2), then read FILE back; print
@@ -17,6 +21,7 @@
  *
  * Built static for arm64 by the harness.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
 #include <unistd.h>
 
 static const char *errname(int err)
@@ -197,6 +203,36 @@ int main(int argc, char **argv)
 		printf("eaten\n");
 		fflush(stdout);
 		sleep(atoi(argv[3]));
+		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "failnth")) {
+		char nth[64], res[32], left[16] = "";
+		char *buf = malloc(strlen(argv[4]) + 1);
+		size_t len = unescape(argv[4], buf);
+		int fd, dst;
+		ssize_t ret;
+
+		/* Open everything first: only the write may consume the fault. */
+		snprintf(nth, sizeof(nth), "/proc/self/task/%d/fail-nth", gettid());
+		fd = open(nth, O_RDWR);
+		dst = open(argv[3], O_WRONLY);
+		if (fd < 0 || dst < 0) {
+			perror("open");
+			return 1;
+		}
+		if (write(fd, argv[2], strlen(argv[2])) < 0) {
+			perror(nth);
+			return 1;
+		}
+		ret = write(dst, buf, len);
+		if (ret < 0)
+			snprintf(res, sizeof(res), "%s", errname(errno));
+		else
+			snprintf(res, sizeof(res), "ok:%zd", ret);
+		/* Reads 0 once the fault fired, what is left otherwise. */
+		if (pread(fd, left, sizeof(left) - 1, 0) < 0)
+			perror(nth);
+		printf("%s %d\n", res, atoi(left) == 0);
 		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "batch"))

@@ -48,13 +48,13 @@ def test_bad_overlay_is_an_error(tmp_path):
 
 
 def test_missing_config_option_is_an_error(tmp_path):
-    # PTDUMP_DEBUGFS needs DEBUG_KERNEL, which this fragment does not enable.
+    # KASAN_VMALLOC needs KASAN, which this fragment does not enable.
     frag = tmp_path / 'pipeline-missing.config'
-    frag.write_text('CONFIG_PTDUMP_DEBUGFS=y\n')
+    frag.write_text('CONFIG_KASAN_VMALLOC=y\n')
     res = subprocess.run([harness.TOP / 'scripts/gunyah-pool/build-kernel.sh',
                           '--config-only', frag],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     assert res.returncode != 0
-    assert ("CONFIG_PTDUMP_DEBUGFS requested 'y' but the final .config has 'n'"
+    assert ("CONFIG_KASAN_VMALLOC requested 'y' but the final .config has 'n'"
             in res.stdout), res.stdout

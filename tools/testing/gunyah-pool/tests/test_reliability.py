@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Under load, faults and racing operators the pool keeps working and loses
+nothing: an in-kernel stress with 1, 2 and 4 threads whose books must match
+the pool's counters; a fail-nth sweep that fails every step of every
+workload operation and sysfs store in turn, each time checking that the pool
+is as it was; and a soak with the pool's fault points firing 10% of the
+time while the stress runs."""
+import pytest
+
+from gpool import harness
+
+# Operations per stress run: as many as fit comfortably in each lane.
+STRESS_OPS = {'default': 1_000_000, 'kasan': 100_000, 'kasan-pagealloc': 50_000}
+
+OVERLAYS = {'no-map': harness.DEFAULT_OVERLAY,
+            'reusable': 'qemu-virt-gunyah-pool-reusable.dtso'}
+
+SCRIPT = r'''
+H=/bin/gpool-helper
+C=/sys/kernel/mm/cma/gunyah-pool@50000000
+for f in failslab fail_page_alloc; do
+	echo N > /sys/kernel/debug/$f/ignore-gfp-wait
+	echo 0 > /sys/kernel/debug/$f/verbose
+done
+echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+for f in $D/fail_*; do echo 0 > $f/verbose; done
+
+# The pool's state a failed step must leave as it found it.
+state() {
+	s="used=$(cat $P/used_bytes) committed=$(cat $P/committed_bytes)"
+	s="$s size=$(cat $P/size_bytes) blocks=$(wc -l < $D/blocks)"
+	s="$s vms=$(wc -l < $D/vms) valid=$(cat $D/validate)"
+	[ -d $C ] && s="$s cma=$(( $(cat $C/alloc_pages_success) - $(cat $C/release_pages_success) ))"
+	echo "$s"
+}
+
+# sweep NAME FILE DATA UNDO: fail the Nth fault point of the step for
+# N = 1, 2, ... until a run injects nothing. After a failed run the state
+# must equal the state before; after a successful one UNDO restores it.
+sweep() {
+	n=1; bad=0; injected=0
+	while [ $n -le 300 ]; do
+		before=$(state)
+		r=$($H failnth $n $2 "$3")
+		case "$r" in ok:*) eval "$4" ;; esac
+		after=$(state)
+		if [ "$before" != "$after" ]; then
+			bad=$((bad + 1))
+			mark "sweep $1 n=$n result=$r before=[$before] after=[$after]"
+		fi
+		[ "${r##* }" = 1 ] || break
+		injected=$((injected + 1))
+		n=$((n + 1))
+	done
+	kv "sweep.$1" "injected=$injected mismatches=$bad last=${r% *}"
+}
+
+# A reusable pool grows on demand and keeps what it grew: start it with
+# room, so these steps do not grow it (growing has its own steps below).
+[ "$(cat $P/mode)" = reusable ] && echo 16777216 > $P/min_size_bytes
+sweep alloc $D/alloc '0 zero' 'echo > $D/free_all'
+sweep alloc4 $D/alloc '4 zero' 'echo > $D/free_all'
+sweep vm $D/vm 'create 7 256' 'echo "destroy 7" > $D/vm'
+sweep reserve $D/reserve 65536 'echo 65536 > $D/unreserve'
+sweep workload $D/workload '1 2 50 3' ':'
+for f in min_size_bytes max_size_bytes low_watermark_bytes \
+	 high_watermark_bytes overcommit_ratio peak_used_bytes; do
+	v=$(cat $P/$f)
+	[ $f = peak_used_bytes ] && v=0
+	sweep "sysfs.$f" $P/$f "$v" ':'
+done
+if [ "$(cat $P/mode)" = reusable ]; then
+	# Grow by a chunk (CMA, unmap) and shrink by one (remap), from a pool of
+	# exactly two chunks and three.
+	echo 8388608 > $P/min_size_bytes
+	echo 0 > $P/high_watermark_bytes
+	echo 67108864 > $P/high_watermark_bytes
+	sweep grow $P/min_size_bytes 12582912 'echo 8388608 > $P/min_size_bytes; echo 0 > $P/high_watermark_bytes; echo 67108864 > $P/high_watermark_bytes'
+	echo 12582912 > $P/min_size_bytes
+	echo 8388608 > $P/min_size_bytes
+	sweep shrink $P/high_watermark_bytes 0 'echo 67108864 > $P/high_watermark_bytes; echo 12582912 > $P/min_size_bytes; echo 8388608 > $P/min_size_bytes'
+	echo 67108864 > $P/high_watermark_bytes
+	echo 0 > $P/min_size_bytes
+fi
+kv sweep.end "$(state)"
+
+# Stress with 1, 2 and 4 threads, then with the fault points firing 10%.
+for t in 1 2 4; do
+	echo "$t @OPS@ $((1000 + t))" > $D/stress
+	kv "stress.$t" "$(cat $D/stress)"
+done
+for f in $D/fail_*; do
+	echo 10 > $f/probability; echo -1 > $f/times; echo 1 > $f/interval
+done
+echo "4 @SOAK@ 77" > $D/stress
+kv soak "$(cat $D/stress)"
+for f in $D/fail_*; do
+	echo 0 > $f/probability
+done
+kv soak.end "$(state)"
+kv counters "$(cat $D/counters)"
+'''
+
+
+def fields(text):
+    return dict(kv.split('=', 1) for kv in text.split() if '=' in kv)
+
+
+@pytest.fixture(scope='module', params=OVERLAYS)
+def b(lane, request):
+    ops = STRESS_OPS[lane]
+    script = SCRIPT.replace('@OPS@', str(ops)).replace('@SOAK@', str(ops // 4))
+    return harness.boot(f'reliability-{request.param}', script,
+                        overlay=OVERLAYS[request.param], lane=lane, timeout=240)
+
+
+def sweeps(b):
+    return {k[len('sweep.'):]: fields(v) for k, v in b.kv.items()
+            if k.startswith('sweep.') and k != 'sweep.end'}
+
+
+def test_fault_sweep_leaves_the_pool_as_it_was(b):
+    s = sweeps(b)
+    assert {'alloc', 'alloc4', 'vm', 'reserve', 'workload'} <= set(s)
+    if b.kv['sweep.end'].count('cma='):
+        assert {'grow', 'shrink'} <= set(s)
+    bad = {k: v for k, v in s.items() if v['mismatches'] != '0'}
+    assert not bad, '\n'.join(m for m in b.marks if m.startswith('sweep '))
+    total = sum(int(v['injected']) for v in s.values())
+    harness.note(f'fault sweep [{b.name}]: {total} faults injected over {len(s)} steps: ' +
+          ', '.join(f'{k}={v["injected"]}' for k, v in sorted(s.items())))
+    # Every step but a reservation (pure accounting, nothing to fail) met
+    # fault points, and every step finally succeeded.
+    for k, v in s.items():
+        assert int(v['injected']) >= (k != 'reserve'), k
+        assert v['last'].startswith('ok:'), (k, v)
+    end = fields(b.kv['sweep.end'])
+    assert end['used'] == '0' and end['committed'] == '0' and end['valid'] == 'ok'
+
+
+@pytest.mark.parametrize('threads', [1, 2, 4])
+def test_stress(b, lane, threads):
+    r = fields(b.kv[f'stress.{threads}'])
+    harness.note(f'stress [{b.name}]: {threads} threads, {r["ops"]} operations, seed {r["seed"]}: '
+          f'{r["allocs"]} allocs, {r["frees"]} frees, {r["fails"]} refused, '
+          f'{r["reserves"]} reservations in {int(r["ns"]) / 1e9:.2f} s')
+    assert int(r['ops']) == STRESS_OPS[lane]
+    assert r['err'] == '0' and r['books'] == 'ok' and r['validate'] == 'ok'
+    assert int(r['allocs']) > int(r['ops']) // 4
+
+
+def test_soak_with_faults_loses_nothing(b, lane):
+    r = fields(b.kv['soak'])
+    harness.note(f'soak [{b.name}]: {r["ops"]} operations with fault points at 10%: '
+          f'{r["fails"]} allocations refused')
+    assert r['err'] == '0' and r['books'] == 'ok' and r['validate'] == 'ok'
+    assert int(r['fails']) > 0, 'no fault fired'
+    end = fields(b.kv['soak.end'])
+    assert end['used'] == '0' and end['committed'] == '0' and end['valid'] == 'ok'
+    assert 'quarantined=0' in b.kv['counters']
