@@ -19,6 +19,8 @@ packages=(
 	device-tree-compiler	# dtc, fdtoverlay
 	python3 python3-pytest python3-pexpect
 	git
+	python3-ply python3-git	# checkpatch's SPDX check
+	dt-schema yamllint	# the binding check
 )
 
 as_root() {

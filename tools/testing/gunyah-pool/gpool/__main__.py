@@ -15,6 +15,8 @@ echo "fault 1 3000 1" > $D/vm       # the guests touch memory: tables
 echo "fault 2 6000 2" > $D/vm
 echo "fault 3 1000 3" > $D/vm
 snap during
+dump poolstat poolstat
+dump map cat $D/map
 dump vms cat $D/vms
 dump largest cat $D/largest_free_block
 echo "destroy all" > $D/vm
@@ -22,6 +24,7 @@ echo "5 8 1500 7" > $D/workload      # 5 rounds of 8 VMs, 1500 faults each
 kv workload "$(cat $D/workload)"
 snap after
 kv validate "$(cat $D/validate)"
+dump poolstat2 poolstat
 '''
 
 ROWS = ['mode', 'capacity_bytes', 'size_bytes', 'max_size_bytes',
@@ -51,6 +54,12 @@ def demo(args):
               ''.join(f'{b.kv.get(f"{p}.{row}", "-"):>14}' for p in phases))
     print()
     print('  during: ' + '\n          '.join(b.dumps.get('vms', [])))
+    print('\n  poolstat, during and after:')
+    for line in b.dumps.get('poolstat', []) + b.dumps.get('poolstat2', [])[1:]:
+        print('    ' + line)
+    if b.dumps.get('map'):
+        png = harness.occupancy_png(b.dumps['map'], b.dir / 'occupancy.png')
+        print(f'\n  occupancy map during the workload (green free, red used): {png}')
     print('  workload: ' + b.kv.get('workload', '?'))
     print('  validator: ' + b.kv.get('validate', '?'))
     print(f'\n  console log: {b.dir / "console.log"}')

@@ -184,6 +184,7 @@ def make_initramfs(objdir, script, dest):
         f'file /bin/busybox {busybox} 0755 0 0',
         'slink /bin/sh busybox 0777 0 0',
         f'file /bin/gpool-helper {guest_helper()} 0755 0 0',
+        f'file /bin/poolstat {GUEST / "poolstat"} 0755 0 0',
         f'file /init {GUEST / "init"} 0755 0 0',
         f'file /lib.sh {GUEST / "lib.sh"} 0644 0 0',
         f'file /test.sh {test_sh} 0755 0 0',
@@ -326,3 +327,31 @@ def kunit_results(b):
             return kunit_parser.parse_run_tests(b.log.splitlines())
         finally:
             kunit_printer.stdout._output = sys.stdout
+
+
+def occupancy_png(map_lines, dest, scale=2):
+    """Render the debugfs occupancy map (64 pages a line) as a PNG: free
+    pages green, used red, pages not in the pool grey. Standard library
+    only: the PNG is written by hand, one byte per pixel, palette."""
+    import struct
+    import zlib
+    palette = {'.': 0, '#': 1, '-': 2}
+    colours = bytes([60, 170, 90, 200, 50, 50, 150, 150, 150])
+    rows = [line.split()[1] for line in map_lines if len(line.split()) == 2]
+    width = 64 * scale
+    raw = b''
+    for row in rows:
+        pixels = bytes(palette.get(c, 2) for c in row.ljust(64, '-')
+                       for _ in range(scale))
+        raw += (b'\0' + pixels) * scale
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data +
+                struct.pack('>I', zlib.crc32(kind + data)))
+    png = (b'\x89PNG\r\n\x1a\n' +
+           chunk(b'IHDR', struct.pack('>IIBBBBB', width, len(rows) * scale,
+                                      8, 3, 0, 0, 0)) +
+           chunk(b'PLTE', colours) + chunk(b'IDAT', zlib.compress(raw)) +
+           chunk(b'IEND', b''))
+    Path(dest).write_bytes(png)
+    return dest

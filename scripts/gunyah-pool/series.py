@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Turn the repository into a git format-patch series against Linux 6.12.
+
+    series.py [--out DIR] [--check] [--build-each]
+
+The series, in the order a maintainer expects: the binding, the driver
+(with its sysfs ABI, debugfs and tracepoints), its KUnit tests, then the
+documentation. Each patch carries the new files it introduces and its share
+of patches/*.patch (the edits to upstream files). The series is made in a
+small git repository holding the pristine versions of the upstream files it
+edits, so it is quick and needs no copy of the whole tree.
+
+--check applies the series with git am to a fresh copy of those pristine
+files. --build-each applies it patch by patch to a copy of the pristine tree
+and builds each step (minutes per patch).
+"""
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+BUILD = TOP / 'build'
+PRISTINE = BUILD / 'linux-pristine'
+AUTHOR = 'gunyah-pool developers <gunyah-pool@localhost>'
+G = 'drivers/virt/gunyah/'
+
+SERIES = [
+    {
+        'subject': 'dt-bindings: reserved-memory: add qcom,gunyah-donation-pool',
+        'body': '''\
+Describe the reserved-memory region from which the Gunyah hypervisor
+drivers take the memory they donate to the hypervisor for its metadata
+and stage-2 page tables. The region is never in the kernel's linear map
+while the pool or the hypervisor owns it: either a no-map carve-out, or a
+reusable CMA area that Linux uses for movable pages until the pool takes
+it. Exactly one of the two is required.''',
+        'files': ['Documentation/devicetree/bindings/reserved-memory/'
+                  'qcom,gunyah-donation-pool.yaml'],
+        'patches': [],
+    },
+    {
+        'subject': 'virt: gunyah: add the donation pool',
+        'body': '''\
+A page donated to Gunyah leaves the host's stage 2. If it is still in the
+linear map, an access such as load_unaligned_zeropad() reading across the
+end of the page before it faults at stage 2, Gunyah reports a synchronous
+external abort, and the host panics. Modules may not unmap pages from the
+linear map, so add a built-in pool that hands out only memory that is not
+in it, from a qcom,gunyah-donation-pool reserved-memory region.
+
+A no-map region is held from boot. A reusable region is a CMA area: the
+pool takes 4 MiB chunks when it needs them, unmaps each with one TLB flush
+before handing any of it out, and gives a chunk back, mapped again, only
+when nothing in it is in use; watermarks refill and drain it in the
+background, and hibernation is refused while it holds memory.
+
+genalloc serves naturally aligned blocks of order 0 to 10; a heads bitmap
+refuses foreign, double and wrong-order frees before genalloc sees them.
+Reservations let a driver refuse a VM at creation instead of failing at a
+stage-2 fault; they are checked against max_size_bytes * overcommit_ratio
+/ 100. The API is exported in the GUNYAH namespace. The pool is tuned and
+watched through /sys/kernel/gunyah/pool; CONFIG_GUNYAH_POOL_DEBUG adds a
+debugfs interface with a VM-lifecycle workload and a stress, and
+CONFIG_GUNYAH_POOL_FAULT_INJECTION fault points in every step that can
+fail.''',
+        'files': ['include/linux/gunyah_pool.h', G + 'Kconfig', G + 'Makefile',
+                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_sysfs.c',
+                  G + 'cma_pool_debug.c', G + 'cma_pool_trace.h',
+                  'Documentation/ABI/testing/sysfs-kernel-gunyah-pool'],
+        'patches': ['0001-virt-gunyah-hook-up-the-donation-pool.patch',
+                    '0003-MAINTAINERS-add-an-entry-for-the-Gunyah-donation-pool.patch'],
+        # The KUnit option and object arrive with the next patch.
+        'strip': {G + 'Kconfig': r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*',
+                  G + 'Makefile': r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'},
+    },
+    {
+        'subject': 'virt: gunyah: add KUnit tests for the donation pool',
+        'body': '''\
+Add the KUnit suite gunyah_pool. It runs at boot against the configured
+pool and leaves it as it found it: most cases build a private pool over a
+block of the system's pool and fill, fragment and misuse it; others check
+that no page handed out, and no page of a no-map region or of a reusable
+pool's chunks, is in the linear map, and that load_unaligned_zeropad()
+across the start of the region or of a chunk returns the zero-padded word.
+The reusable cases grow, shrink, refill and drain the system's pool. The
+validator checks the books after every phase.''',
+        'files': [G + 'Kconfig', G + 'Makefile', G + 'cma_pool_test.c'],
+        'patches': [],
+    },
+    {
+        'subject': 'docs: virt: describe the Gunyah donation pool',
+        'body': '''\
+Explain why the pool is built in and never hands out memory in the linear
+map, how each mode takes memory, how reservations and watermarks work,
+and include the kernel-doc of the API.''',
+        'files': ['Documentation/virt/gunyah/index.rst',
+                  'Documentation/virt/gunyah/donation-pool.rst'],
+        'patches': ['0002-docs-virt-add-the-Gunyah-donation-pool.patch'],
+    },
+]
+
+
+def git(repo, *args, **kw):
+    return subprocess.run(['git', '-C', str(repo), *args], check=True,
+                          stdout=subprocess.PIPE, text=True, **kw).stdout
+
+
+def touched(patch):
+    return re.findall(r'^\+\+\+ b/(\S+)', patch.read_text(), re.M)
+
+
+def init_repo(repo, upstream):
+    if repo.exists():
+        shutil.rmtree(repo)
+    repo.mkdir(parents=True)
+    git(repo, 'init', '-q')
+    git(repo, 'config', 'user.name', AUTHOR.split(' <')[0])
+    git(repo, 'config', 'user.email', AUTHOR.split('<')[1].rstrip('>'))
+    for f in upstream:
+        (repo / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PRISTINE / f, repo / f)
+    git(repo, 'add', '-A')
+    git(repo, 'commit', '-qm', 'Linux 6.12 (the files this series edits)')
+
+
+def make(out):
+    if not PRISTINE.is_dir():
+        sys.exit(f'series: no pristine tree at {PRISTINE}: '
+                 'run scripts/gunyah-pool/prepare-tree.sh')
+    upstream = sorted({f for p in sorted((TOP / 'patches').glob('*.patch'))
+                       for f in touched(p)})
+    repo = BUILD / 'series-repo'
+    init_repo(repo, upstream)
+    for step in SERIES:
+        for f in step['files']:
+            text = (TOP / f).read_text()
+            pattern = step.get('strip', {}).get(f)
+            if pattern:
+                text = re.sub(pattern, '\n' if f.endswith('Kconfig') else '',
+                              text, flags=re.S)
+                text = text.rstrip('\n') + '\n'
+            (repo / f).parent.mkdir(parents=True, exist_ok=True)
+            (repo / f).write_text(text)
+        for p in step['patches']:
+            subprocess.run(['patch', '-p1', '-s', '-d', str(repo), '-i',
+                            str(TOP / 'patches' / p)], check=True)
+        git(repo, 'add', '-A')
+        msg = f"{step['subject']}\n\n{step['body']}\n\nSigned-off-by: {AUTHOR}\n"
+        git(repo, 'commit', '-q', '-F', '-', input=msg)
+    if out.exists():
+        shutil.rmtree(out)
+    git(repo, 'format-patch', '-q', '--no-signature', '-o', str(out),
+        'HEAD~%d' % len(SERIES))
+    return sorted(out.glob('*.patch')), upstream
+
+
+def check(patches, upstream):
+    repo = BUILD / 'series-am'
+    init_repo(repo, upstream)
+    for p in patches:
+        res = subprocess.run(['git', '-C', str(repo), 'am', '-q', str(p)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+        if res.returncode:
+            sys.exit(f'series: {p.name} does not apply:\n{res.stdout}')
+
+
+def build_each(patches):
+    tree = BUILD / 'series-tree'
+    if tree.exists():
+        shutil.rmtree(tree)
+    subprocess.run(['cp', '-al', str(PRISTINE), str(tree)], check=True)
+    (tree / '.extracted').unlink(missing_ok=True)
+    cfg = TOP / 'tools/testing/gunyah-pool/configs/base.config'
+    obj = BUILD / 'obj-series'
+    kmake = ['make', '-C', str(tree), f'O={obj}', 'ARCH=arm64',
+             'CROSS_COMPILE=aarch64-linux-gnu-', 'CC=ccache aarch64-linux-gnu-gcc',
+             f'-j{len(__import__("os").sched_getaffinity(0))}', '-s']
+    for i, p in enumerate(patches, 1):
+        # --backup-if-mismatch off; new files break hard links by themselves,
+        # edited ones are rewritten by patch(1) through a temporary file.
+        subprocess.run(['patch', '-p1', '-s', '-d', str(tree), '-i', str(p)],
+                       check=True)
+        subprocess.run(kmake + ['allnoconfig'], check=True,
+                       env={**__import__('os').environ, 'KCONFIG_ALLCONFIG': str(cfg)},
+                       stdout=subprocess.DEVNULL)
+        res = subprocess.run(kmake + ['Image'], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        print(f'series: build after {p.name}: '
+              f'{"ok" if not res.returncode else "FAILED"}')
+        if res.returncode:
+            sys.exit(res.stdout[-3000:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--out', type=Path, default=BUILD / 'series')
+    ap.add_argument('--check', action='store_true')
+    ap.add_argument('--build-each', action='store_true')
+    args = ap.parse_args()
+    patches, upstream = make(args.out)
+    print(f'series: {len(patches)} patches in {args.out}')
+    for p in patches:
+        print(f'  {p.name}')
+    if args.check:
+        check(patches, upstream)
+        print(f'series: applies with git am ({len(patches)} patches)')
+    if args.build_each:
+        build_each(patches)
+
+
+if __name__ == '__main__':
+    main()
