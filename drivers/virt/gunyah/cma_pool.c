@@ -1215,6 +1215,13 @@ EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
 
 /* ---- Setup from the device tree ---- */
 
+/*
+ * Refuse a node. An error makes the reserved-memory core give the region back
+ * to Linux, which is right for memory in the linear map. A no-map region is
+ * not in it, and by now the linear map is built: given back, its pages would
+ * reach the page allocator unmapped. -ENOENT keeps such a region reserved and
+ * unused instead.
+ */
 static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
 					     const char *fmt, ...)
 {
@@ -1226,13 +1233,13 @@ static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
 	vaf.va = &args;
 	pr_err("%s: refused: %pV\n", rmem->name, &vaf);
 	va_end(args);
-	return -EINVAL;
+	return of_get_flat_dt_prop(rmem->fdt_node, "no-map", NULL) ? -ENOENT :
+								    -EINVAL;
 }
 
 /*
  * Runs while the device tree is scanned, before the page allocator exists:
- * check the node and remember the region. Refusing with -EINVAL makes the
- * reserved-memory core give the region back to Linux.
+ * check the node and remember the region.
  */
 static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 {

@@ -74,3 +74,12 @@ def test_malformed_node(case, lane, tmp_path):
         assert refusals == [error]
         assert b.kv['sysfs'] == 'absent'
         assert not any('gunyah-pool' in line for line in b.dumps['iomem'])
+        # A refused no-map region is not in the linear map: it must stay
+        # out of System RAM rather than reach the page allocator unmapped.
+        if any('no-map' in flags and size for _, size, flags in nodes):
+            base = nodes[0][0]
+            for line in b.dumps['iomem']:
+                rng, _, name = line.strip().partition(' : ')
+                lo, hi = (int(x, 16) for x in rng.split('-'))
+                if name == 'System RAM':
+                    assert not lo <= base <= hi, line
