@@ -10,6 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpool import harness  # noqa: E402
 
 
+PAGEALLOC_MODULES = {'test_kunit', 'test_boot', 'test_reusable'}
+
+
 def pytest_addoption(parser):
     parser.addoption('--lanes', default=os.environ.get('GPOOL_LANES', 'default'),
                      help='comma-separated lanes to boot: ' +
@@ -21,6 +24,10 @@ def pytest_generate_tests(metafunc):
     # then boot once per lane.
     if 'lane' in metafunc.fixturenames:
         lanes = metafunc.config.getoption('lanes').split(',')
+        # debug_pagealloc is about the linear map: boot it for the modules
+        # that look at the linear map, not for every one.
+        if metafunc.module.__name__.split('.')[-1] not in PAGEALLOC_MODULES:
+            lanes = [lane for lane in lanes if lane != 'kasan-pagealloc']
         metafunc.parametrize('lane', lanes, scope='module')
 
 

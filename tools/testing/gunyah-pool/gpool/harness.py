@@ -265,11 +265,29 @@ def _parse(b, expect_splats):
         b.problems.append(f'the guest script exited with {b.rc}')
 
 
-def boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
-         append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
-         mem=MEMORY_MB, check=True, echo=False):
+# Finished boots by name: pytest may set a module-scoped fixture up again
+# when it reorders parametrized tests, and a boot is not worth repeating.
+_boots = {}
+
+
+def boot(name, script='', *, lane='default', **kw):
     """Boot once in a lane and return a Boot; raise HarnessError if check
-    fails. The timeout is for the default lane and scales with the lane."""
+    fails. The timeout is for the default lane and scales with the lane.
+    A second call with the same name and lane returns the first result."""
+    key = (name, lane)
+    if key not in _boots:
+        try:
+            _boots[key] = _boot(name, script, lane=lane, **kw)
+        except HarnessError as e:
+            _boots[key] = e
+    if isinstance(_boots[key], HarnessError):
+        raise _boots[key]
+    return _boots[key]
+
+
+def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
+          append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
+          mem=MEMORY_MB, check=True, echo=False):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
     build, lane_args, slow = LANES[lane]

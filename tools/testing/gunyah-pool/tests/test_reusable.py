@@ -23,9 +23,9 @@ state() {
 	kv $1.cma_release $(cat $C/release_pages_success)
 	kv $1.validate "$(cat $D/validate)"
 }
-# wait_until EXPR: poll a shell test for up to 30 s (the worker is async).
+# wait_until EXPR [SECONDS]: poll a shell test, for up to 30 s by default.
 wait_until() {
-	for i in $(seq 60); do eval "$1" && return 0; sleep 0.5; done
+	for i in $(seq $(( ${2:-30} * 2 ))); do eval "$1" && return 0; sleep 0.5; done
 	return 1
 }
 free_b() { cat $P/free_bytes; }
@@ -67,7 +67,8 @@ state idle
 eat=$(( $(awk '/^MemFree:/ { print int($2 / 1024) }' /proc/meminfo) - 48 ))
 $H eat $eat 600 > /tmp/eat &
 pid=$!
-kv eat.wait "$(wait_until 'grep -q eaten /tmp/eat'; echo $?)"
+# Faulting in ~900 MiB takes minutes with debug_pagealloc and page_poison.
+kv eat.wait "$(wait_until 'grep -q eaten /tmp/eat' 400; echo $?)"
 state eaten
 try eat.alloc sh -c "echo 10 > $D/alloc"
 state eatgrow
@@ -80,7 +81,7 @@ state end
 @pytest.fixture(scope='module')
 def b(lane):
     return harness.boot('reusable', SCRIPT.replace('@AREA@', AREA),
-                        overlay=OVERLAY, lane=lane)
+                        overlay=OVERLAY, lane=lane, timeout=120)
 
 
 def n(b, key):
