@@ -595,18 +595,7 @@ static int workload_show(struct seq_file *m, void *v)
 	return 0;
 }
 
-static int workload_open(struct inode *inode, struct file *file)
-{
-	return single_open(file, workload_show, inode->i_private);
-}
-
-static const struct file_operations workload_fops = {
-	.open = workload_open,
-	.read = seq_read,
-	.write = workload_write,
-	.llseek = seq_lseek,
-	.release = single_release,
-};
+DEFINE_SHOW_STORE_ATTRIBUTE(workload);
 
 #define STRESS_MAX_THREADS	8
 #define STRESS_MAX_HELD		128
@@ -821,18 +810,7 @@ static int stress_show(struct seq_file *m, void *v)
 	return 0;
 }
 
-static int stress_open(struct inode *inode, struct file *file)
-{
-	return single_open(file, stress_show, inode->i_private);
-}
-
-static const struct file_operations stress_fops = {
-	.open = stress_open,
-	.read = seq_read,
-	.write = stress_write,
-	.llseek = seq_lseek,
-	.release = single_release,
-};
+DEFINE_SHOW_STORE_ATTRIBUTE(stress);
 
 static int misc_show(struct seq_file *m, void *v)
 {
