@@ -31,13 +31,12 @@
  * copy every page it believes is RAM through the linear map.
  *
  * Allocator: genalloc over the whole region with one bit per page, asked
- * for naturally aligned blocks (gen_pool_first_fit_align()). The region is a
- * few tens of MiB, so its bitmap is a few hundred words and a first-fit scan
- * stays short; genalloc's algorithm hook leaves room for a next-fit search
- * and a per-CPU cache of small blocks in front of it. genalloc trusts its
- * callers and BUG()s on a bad free, so a second bitmap marks the first page
- * of every block handed out: with genalloc's own bitmap it gives each block's
- * extent, and a free of anything else is refused before genalloc sees it.
+ * for naturally aligned blocks (gen_pool_first_fit_align()), behind per-CPU
+ * caches of small free blocks (see "Per-CPU caches" below). genalloc trusts
+ * its callers and BUG()s on a bad free, so for each order a bitmap marks the
+ * aligned blocks of that order handed out: a free clears its bit with one
+ * test_and_clear_bit(), and a free of anything else is refused before
+ * genalloc sees it.
  *
  * Accounting: @used counts bytes handed out and is capped by @max_size.
  * Reservations (gunyah_pool_reserve()) are promises, not pages: they raise
@@ -45,12 +44,13 @@
  * a VM is refused when it is created rather than at a stage-2 fault.
  *
  * Locking: one spinlock per pool, taken with interrupts off because callers
- * may hold spinlocks or run in atomic context, covers the allocator's books,
+ * may hold spinlocks or run in atomic context, covers genalloc, the books,
  * the counters and the tunables, so every sysfs store is checked and applied
- * in one step. Event counters are atomics and need no lock. The pool is set
- * up once at subsys_initcall and never torn down; callers find it through
- * gunyah_pool_get(), which is NULL until then. A mutex serialises growing
- * and shrinking, which sleep; the spinlock is never held across them.
+ * in one step. Each CPU's cache has its own lock, also taken with interrupts
+ * off, nested inside the pool's. Event counters are atomics or per-CPU. The
+ * pool is set up once at subsys_initcall and never torn down; callers find
+ * it through gunyah_pool_get(), which is NULL until then. A mutex serialises
+ * growing and shrinking, which sleep; no spinlock is held across them.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -107,6 +107,8 @@ struct gunyah_pool_region {
 static struct gunyah_pool_region gunyah_pool_region __initdata;
 
 static void pool_resize_workfn(struct work_struct *work);
+static void pool_quiesce(struct gunyah_pool *pool);
+static void pool_pcp_update(struct gunyah_pool *pool);
 
 static struct gunyah_pool gunyah_pool_instance;
 
@@ -161,6 +163,32 @@ static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
 	return div_u64(max_size * ratio, 100);
 }
 
+/* Bytes genalloc has handed out: to callers or to the per-CPU caches. */
+static inline u64 pool_taken(const struct gunyah_pool *pool)
+{
+	return pool->used + pool->cached;
+}
+
+/* Index of the block of @order holding page @pgoff in pool->out[@order]. */
+static inline unsigned long pool_out_bit(const struct gunyah_pool *pool,
+					 unsigned long pgoff, unsigned int order)
+{
+	unsigned long pfn0 = PHYS_PFN(pool->base);
+
+	return ((pfn0 + pgoff) >> order) - (pfn0 >> order);
+}
+
+static inline unsigned long pool_out_bits(const struct gunyah_pool *pool,
+					  unsigned int order)
+{
+	return pool_out_bit(pool, pool_pages(pool) - 1, order) + 1;
+}
+
+static inline unsigned int pool_pcp_high(unsigned int order)
+{
+	return max(GUNYAH_POOL_PCP_SLOTS >> order, 2);
+}
+
 static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
 			    void *data)
 {
@@ -182,16 +210,22 @@ static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
  * starts empty and grows from @cma.
  *
  * Context: process context, may sleep.
- * Return: 0, or -ENOMEM.
+ * Return: 0, -EINVAL for a region of more than 2^32 pages, or -ENOMEM.
  */
 int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode,
 		     struct cma *cma)
 {
 	struct genpool_data_fixed whole = { .offset = 0 };
+	unsigned long *out, longs = 0;
+	unsigned int cpu, o;
 	int i, ret;
 
 	might_sleep();
+
+	/* The caches keep page offsets in 32 bits. */
+	if (size >> PAGE_SHIFT > U32_MAX)
+		return -EINVAL;
 
 	pool->name = name;
 	pool->base = base;
@@ -212,18 +246,34 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 		goto err_destroy_genpool;
 	gen_pool_for_each_chunk(pool->gp, pool_find_chunk, &pool->chunk);
 
-	pool->heads = kvcalloc(BITS_TO_LONGS(pool_pages(pool)),
-			       sizeof(unsigned long), GFP_KERNEL);
-	if (!pool->heads) {
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
+		longs += BITS_TO_LONGS(pool_out_bits(pool, o));
+	out = kvcalloc(longs, sizeof(unsigned long), GFP_KERNEL);
+	if (!out) {
 		ret = -ENOMEM;
 		goto err_destroy_genpool;
 	}
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
+		pool->out[o] = out;
+		out += BITS_TO_LONGS(pool_out_bits(pool, o));
+	}
+
+	pool->pcp = alloc_percpu(struct gunyah_pool_pcp);
+	if (!pool->pcp) {
+		ret = -ENOMEM;
+		goto err_free_out;
+	}
+	for_each_possible_cpu(cpu)
+		spin_lock_init(&per_cpu_ptr(pool->pcp, cpu)->lock);
+	for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+		pool->pcp_slack += (u64)pool_pcp_high(o) << (PAGE_SHIFT + o);
+	pool->pcp_slack *= num_possible_cpus();
 
 	if (mode == GUNYAH_POOL_REUSABLE) {
 		pool->held = bitmap_zalloc(pool_chunks(pool), GFP_KERNEL);
 		if (!pool->held) {
 			ret = -ENOMEM;
-			goto err_free_heads;
+			goto err_free_pcp;
 		}
 		/* Nothing is held yet: mark the whole region in use. */
 		if (gen_pool_alloc_algo(pool->gp, size, gen_pool_fixed_alloc,
@@ -240,12 +290,16 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	pool->overcommit_ratio = 100;
 	for (i = 0; i < NR_GUNYAH_POOL_STATS; i++)
 		atomic64_set(&pool->stats[i], 0);
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		pool_pcp_update(pool);
 	return 0;
 
 err_free_held:
 	bitmap_free(pool->held);
-err_free_heads:
-	kvfree(pool->heads);
+err_free_pcp:
+	free_percpu(pool->pcp);
+err_free_out:
+	kvfree(pool->out[0]);
 err_destroy_genpool:
 	gen_pool_destroy(pool->gp);
 	pool->gp = NULL;
@@ -266,14 +320,18 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 {
 	might_sleep();
 
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		pool_quiesce(pool);
 	if (WARN_ONCE(pool->used || pool_reusable(pool),
 		      "%s: cannot destroy with %llu bytes in use\n",
 		      pool->name, pool->used))
 		return;
 	gen_pool_destroy(pool->gp);
-	kvfree(pool->heads);
+	free_percpu(pool->pcp);
+	kvfree(pool->out[0]);
 	pool->gp = NULL;
-	pool->heads = NULL;
+	pool->pcp = NULL;
+	memset(pool->out, 0, sizeof(pool->out));
 }
 
 /* ---- Allocation ---- */
@@ -324,19 +382,261 @@ static void pool_notify_low(struct gunyah_pool *pool, u64 free)
 		sysfs_notify_dirent(pool->free_kn);
 }
 
-/* Give a checked block back to the allocator. */
-static void pool_release_block(struct gunyah_pool *pool, phys_addr_t phys,
-			       unsigned int order)
+/*
+ * Per-CPU caches. A CPU hands out and takes back blocks of small orders from
+ * its own cache under its own lock, without the pool's lock; it refills from
+ * and spills to genalloc in batches under the pool's lock, which nests
+ * outside every cache lock. Blocks move between a cache and callers only, so
+ * what genalloc has handed out, @used + @cached, stays exact; each cache
+ * keeps its own difference in @used and @nr_blocks until the pool folds them
+ * in.
+ *
+ * Low-watermark events and draining a reusable pool need the exact free
+ * memory, which the caches blur by at most @pcp_slack. So the caches are used
+ * only while neither can happen: free memory outside them at or above the
+ * low watermark and, for a reusable pool, far enough below the draining
+ * point. Near either, the pool quiesces (drains every cache and folds its
+ * counters) and every operation takes the pool's lock until it is clear
+ * again by @pcp_slack, so the caches do not flap at a boundary. The books are
+ * exact whenever the caches are off, which is also how gunyah_pool_usage()
+ * and gunyah_pool_validate() read them.
+ */
+
+/* Whether the caches may be used with @taken bytes out of genalloc. */
+static bool pool_pcp_allowed(const struct gunyah_pool *pool, u64 taken,
+			     u64 slack)
 	__must_hold(&pool->lock)
 {
-	size_t bytes = PAGE_SIZE << order;
+	u64 free = pool->size - taken;
+
+	if (free < pool->low_wmark + slack)
+		return false;
+	return !pool_reusable(pool) ||
+	       free + slack + pool->pcp_slack <
+	       pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
+}
+
+/* Fold one cache's counters into the pool's. */
+static void pool_pcp_fold(struct gunyah_pool *pool, struct gunyah_pool_pcp *pcp)
+	__must_hold(&pool->lock) __must_hold(&pcp->lock)
+{
+	pool->used += pcp->used;
+	pool->cached -= pcp->used;
+	pool->nr_blocks += pcp->nr_blocks;
+	pcp->used = 0;
+	pcp->nr_blocks = 0;
+}
+
+/* Give blocks of @order from a folded cache back to genalloc, keeping @keep. */
+static void pool_pcp_drain(struct gunyah_pool *pool, struct gunyah_pool_pcp *pcp,
+			   unsigned int order, unsigned int keep)
+	__must_hold(&pool->lock) __must_hold(&pcp->lock)
+{
+	while (pcp->count[order] > keep) {
+		unsigned long pgoff = pcp->slot[order][--pcp->count[order]];
+
+		gen_pool_free(pool->gp, pool->base + PFN_PHYS(pgoff),
+			      PAGE_SIZE << order);
+		pool->cached -= PAGE_SIZE << order;
+	}
+}
+
+static void pool_drain_all(struct gunyah_pool *pool)
+	__must_hold(&pool->lock)
+{
+	unsigned int cpu, o;
 
 	lockdep_assert_held(&pool->lock);
-	gen_pool_free(pool->gp, phys, bytes);
-	__clear_bit(pool_pgoff(pool, phys), pool->heads);
-	pool->nr_blocks--;
-	pool->used -= bytes;
+
+	for_each_possible_cpu(cpu) {
+		struct gunyah_pool_pcp *pcp = per_cpu_ptr(pool->pcp, cpu);
+
+		spin_lock(&pcp->lock);
+		pool_pcp_fold(pool, pcp);
+		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+			pool_pcp_drain(pool, pcp, o, 0);
+		spin_unlock(&pcp->lock);
+	}
 }
+
+/* Turn the caches off and empty them: the books are exact until enabled. */
+static void pool_quiesce(struct gunyah_pool *pool)
+	__must_hold(&pool->lock)
+{
+	WRITE_ONCE(pool->pcp_ok, false);
+	pool_drain_all(pool);
+}
+
+/* After the books changed: turn the caches off or on, with hysteresis. */
+static void pool_pcp_update(struct gunyah_pool *pool)
+	__must_hold(&pool->lock)
+{
+	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool_taken(pool), 0))
+		pool_quiesce(pool);
+	else if (!pool->pcp_ok &&
+		 pool_pcp_allowed(pool, pool_taken(pool), pool->pcp_slack))
+		WRITE_ONCE(pool->pcp_ok, true);
+}
+
+/* Hand out a block from this CPU's cache, if it has one. */
+static bool pool_pcp_alloc(struct gunyah_pool *pool, unsigned int order,
+			   bool count, phys_addr_t *phys)
+{
+	struct gunyah_pool_pcp *pcp;
+	unsigned long flags, pgoff = 0;
+	bool hit;
+
+	local_irq_save(flags);
+	pcp = this_cpu_ptr(pool->pcp);
+	spin_lock(&pcp->lock);
+	/* A cache holds blocks only while the caches are on. */
+	hit = pcp->count[order];
+	if (hit) {
+		pgoff = pcp->slot[order][--pcp->count[order]];
+		set_bit(pool_out_bit(pool, pgoff, order), pool->out[order]);
+		pcp->used += PAGE_SIZE << order;
+		pcp->nr_blocks++;
+		pcp->nr_alloc += count;
+	}
+	spin_unlock(&pcp->lock);
+	local_irq_restore(flags);
+
+	if (hit)
+		*phys = pool->base + PFN_PHYS(pgoff);
+	return hit;
+}
+
+/*
+ * Take a checked block back into this CPU's cache, if the caches are on and
+ * it has room. The bit in @out is cleared atomically, so of two frees of one
+ * block only one succeeds.
+ */
+static bool pool_pcp_free(struct gunyah_pool *pool, unsigned long pgoff,
+			  unsigned int order, bool count)
+{
+	struct gunyah_pool_pcp *pcp;
+	unsigned long flags;
+	bool hit;
+
+	local_irq_save(flags);
+	pcp = this_cpu_ptr(pool->pcp);
+	spin_lock(&pcp->lock);
+	hit = READ_ONCE(pool->pcp_ok) &&
+	      pcp->count[order] < pool_pcp_high(order) &&
+	      test_and_clear_bit(pool_out_bit(pool, pgoff, order),
+				 pool->out[order]);
+	if (hit) {
+		pcp->slot[order][pcp->count[order]++] = pgoff;
+		pcp->used -= PAGE_SIZE << order;
+		pcp->nr_blocks--;
+		pcp->nr_free += count;
+	}
+	spin_unlock(&pcp->lock);
+	local_irq_restore(flags);
+	return hit;
+}
+
+/* Take a block from genalloc, within max_size_bytes. */
+static unsigned long pool_take(struct gunyah_pool *pool, unsigned int order)
+	__must_hold(&pool->lock)
+{
+	struct genpool_data_align align = { .align = PAGE_SIZE << order };
+
+	if (pool_taken(pool) + (PAGE_SIZE << order) > pool->max_size)
+		return 0;
+	return gen_pool_alloc_algo(pool->gp, PAGE_SIZE << order,
+				   gen_pool_first_fit_align, &align);
+}
+
+static void pool_hand_out(struct gunyah_pool *pool, unsigned long addr,
+			  unsigned int order)
+	__must_hold(&pool->lock)
+{
+	set_bit(pool_out_bit(pool, pool_pgoff(pool, addr), order),
+		pool->out[order]);
+	pool->used += PAGE_SIZE << order;
+	pool->nr_blocks++;
+	pool->peak_used = max(pool->peak_used, pool_taken(pool));
+}
+
+/*
+ * Refill this CPU's cache with half its capacity of @order, taking no more
+ * than keeps the caches allowed, and hand out the first block taken.
+ */
+static unsigned long pool_pcp_refill(struct gunyah_pool *pool,
+				     unsigned int order)
+	__must_hold(&pool->lock)
+{
+	struct gunyah_pool_pcp *pcp = this_cpu_ptr(pool->pcp);
+	unsigned long addr[GUNYAH_POOL_PCP_SLOTS / 2];
+	unsigned int i, n = 0, want;
+
+	spin_lock(&pcp->lock);
+	pool_pcp_fold(pool, pcp);
+	want = min(pool_pcp_high(order) / 2,
+		   pool_pcp_high(order) - pcp->count[order] + 1);
+	while (n < want &&
+	       pool_pcp_allowed(pool, pool_taken(pool) + (PAGE_SIZE << order), 0)) {
+		addr[n] = pool_take(pool, order);
+		if (!addr[n])
+			break;
+		pool->cached += PAGE_SIZE << order;
+		n++;
+	}
+	/* Lowest address out first, the next lowest on top of the stack. */
+	for (i = n; i-- > 1;)
+		pcp->slot[order][pcp->count[order]++] = pool_pgoff(pool, addr[i]);
+	spin_unlock(&pcp->lock);
+
+	if (!n)
+		return 0;
+	pool->cached -= PAGE_SIZE << order;
+	pool_hand_out(pool, addr[0], order);
+	return addr[0];
+}
+
+/*
+ * The allocation path under the lock: refill this CPU's cache, or take the
+ * block from genalloc with exact books when the caches are off or about to
+ * be. Sets *@over_max when max_size_bytes is what stopped it.
+ */
+static unsigned long pool_alloc_locked(struct gunyah_pool *pool,
+				       unsigned int order, bool *over_max,
+				       bool *crossed)
+	__must_hold(&pool->lock)
+{
+	u64 bytes = PAGE_SIZE << order, free_before;
+	unsigned long addr = 0;
+
+	if (order < GUNYAH_POOL_PCP_ORDERS && pool->pcp_ok) {
+		addr = pool_pcp_refill(pool, order);
+		if (addr)
+			return addr;
+	}
+
+	/* Entering the range where a watermark may be crossed: be exact. */
+	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool_taken(pool) + bytes, 0))
+		pool_quiesce(pool);
+	addr = pool_take(pool, order);
+	if (!addr && pool->pcp_ok) {
+		/* What is short may sit in the caches. */
+		pool_drain_all(pool);
+		addr = pool_take(pool, order);
+	}
+	if (addr) {
+		free_before = pool->size - pool->used;
+		pool_hand_out(pool, addr, order);
+		/* With the caches on, free memory stays above the watermark. */
+		*crossed = !pool->pcp_ok && pool_crossed_low(pool, free_before);
+	} else {
+		*over_max = pool_taken(pool) + bytes > pool->max_size;
+	}
+	pool_pcp_update(pool);
+	return addr;
+}
+
+static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
+			     unsigned int order, bool count);
 
 /**
  * gunyah_pool_block_alloc() - take a naturally aligned block from a pool
@@ -351,43 +651,33 @@ static void pool_release_block(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 			    gfp_t gfp, phys_addr_t *phys)
 {
-	struct genpool_data_align align;
-	bool crossed = false;
+	bool zero = gfp & __GFP_ZERO, crossed = false;
 	unsigned long addr = 0;
-	u64 bytes, free = 0;
+	phys_addr_t block;
+	u64 free = 0;
 	int ret = 0;
 
 	might_sleep_if(gfpflags_allow_blocking(gfp));
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
 		return -EINVAL;
-	if (WARN_ONCE((gfp & __GFP_ZERO) && !gfpflags_allow_blocking(gfp),
+	if (WARN_ONCE(zero && !gfpflags_allow_blocking(gfp),
 		      "%s: __GFP_ZERO needs a gfp mask that may sleep\n",
 		      pool->name))
 		return -EINVAL;
 
-	bytes = PAGE_SIZE << order;
-	align.align = bytes;
+	/* The fast path: this CPU's cache. */
+	if (order < GUNYAH_POOL_PCP_ORDERS &&
+	    pool_pcp_alloc(pool, order, !zero, &block)) {
+		addr = block;
+		goto zero;
+	}
 
 	for (;;) {
 		bool over_max = false;
 
 		scoped_guard(spinlock_irqsave, &pool->lock) {
-			u64 free_before = pool->size - pool->used;
-
-			over_max = pool->used + bytes > pool->max_size;
-			if (over_max)
-				break;
-			addr = gen_pool_alloc_algo(pool->gp, bytes,
-						   gen_pool_first_fit_align,
-						   &align);
-			if (!addr)
-				break;
-			__set_bit(pool_pgoff(pool, addr), pool->heads);
-			pool->nr_blocks++;
-			pool->used += bytes;
-			pool->peak_used = max(pool->peak_used, pool->used);
-			crossed = pool_crossed_low(pool, free_before);
+			addr = pool_alloc_locked(pool, order, &over_max, &crossed);
 			free = pool->size - pool->used;
 		}
 		if (addr || over_max || !pool_reusable(pool))
@@ -413,19 +703,21 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 		if (pool_reusable(pool))
 			queue_work(system_freezable_wq, &pool->resize_work);
 	}
+	if (!zero)
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 
-	if (gfp & __GFP_ZERO) {
+zero:
+	if (zero) {
 		ret = pool_zero_block(addr, order);
 		if (ret) {
 			/* Undone, not freed: it was never handed out. */
-			scoped_guard(spinlock_irqsave, &pool->lock)
-				pool_release_block(pool, addr, order);
+			pool_free(pool, addr, order, false);
 			gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
 			addr = 0;
 			goto out;
 		}
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 	}
-	gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 	*phys = addr;
 out:
 	trace_gunyah_pool_alloc(order, gfp, addr, ret);
@@ -433,38 +725,100 @@ out:
 }
 
 /*
- * A block may be freed only as it was handed out: inside the region, aligned
- * to its order, starting at a head, every page in use, no other block's head
- * inside it, and the block not continuing past its end.
+ * How blocks of other orders handed out overlap the block of @order at
+ * @pgoff: -1 if a smaller one lies inside it, 1 if a larger one holds it,
+ * else 0.
  */
-static const char *pool_check_block(struct gunyah_pool *pool, phys_addr_t phys,
-				    unsigned int order)
-	__must_hold(&pool->lock)
+static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
+			      unsigned int order)
 {
-	unsigned long start, end, nr = 1UL << order;
+	unsigned long last = pgoff + (1UL << order) - 1;
+	unsigned int o;
 
-	lockdep_assert_held(&pool->lock);
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
+		unsigned long bit = pool_out_bit(pool, pgoff, o);
+		unsigned long end = pool_out_bit(pool, last, o) + 1;
+
+		if (o < order && find_next_bit(pool->out[o], end, bit) < end)
+			return -1;
+		if (o > order && test_bit(bit, pool->out[o]))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Give a block back: into this CPU's cache when it can, else to genalloc.
+ * The block must be handed out with this order: its bit in @out is cleared
+ * atomically before anything else happens. Returns why it was refused, or
+ * NULL.
+ */
+static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
+			     unsigned int order, bool count)
+{
+	unsigned long pgoff = pool_pgoff(pool, phys);
+	bool drain = false;
+	const char *why = NULL;
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
 		return "bad order";
 	if (phys < pool->base || phys - pool->base >= pool->capacity ||
-	    nr > pool_pages(pool) - pool_pgoff(pool, phys))
+	    (1UL << order) > pool_pages(pool) - pgoff)
 		return "not from this pool";
 	if (!IS_ALIGNED(phys, PAGE_SIZE << order))
 		return "misaligned for its order";
 
-	start = pool_pgoff(pool, phys);
-	end = start + nr;
-	if (!test_bit(start, pool->heads))
-		return "not allocated (double free?)";
-	if (find_next_zero_bit(pool->chunk->bits, end, start) < end ||
-	    find_next_bit(pool->heads, end, start + 1) < end)
-		return "order larger than allocated";
-	/* No block continues past a boundary of the largest order. */
-	if (!IS_ALIGNED(PHYS_PFN(pool->base) + end, 1UL << GUNYAH_POOL_MAX_ORDER) &&
-	    test_bit(end, pool->chunk->bits) && !test_bit(end, pool->heads))
-		return "order smaller than allocated";
-	return NULL;
+	/* The fast path: this CPU's cache. */
+	if (order < GUNYAH_POOL_PCP_ORDERS &&
+	    pool_pcp_free(pool, pgoff, order, count))
+		return NULL;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		if (!test_and_clear_bit(pool_out_bit(pool, pgoff, order),
+					pool->out[order])) {
+			/* Quiesce to tell exactly what is wrong. */
+			pool_quiesce(pool);
+			switch (pool_block_overlap(pool, pgoff, order)) {
+			case -1:
+				why = "order larger than allocated";
+				break;
+			case 1:
+				why = "order smaller than allocated";
+				break;
+			default:
+				why = "not allocated (double free?)";
+			}
+			pool_pcp_update(pool);
+			break;
+		}
+		pool->used -= PAGE_SIZE << order;
+		pool->nr_blocks--;
+		if (order < GUNYAH_POOL_PCP_ORDERS && pool->pcp_ok) {
+			struct gunyah_pool_pcp *pcp = this_cpu_ptr(pool->pcp);
+
+			/* This CPU's cache is likely full: spill half of it. */
+			spin_lock(&pcp->lock);
+			pool_pcp_fold(pool, pcp);
+			if (pcp->count[order] == pool_pcp_high(order))
+				pool_pcp_drain(pool, pcp, order,
+					       pool_pcp_high(order) / 2);
+			pcp->slot[order][pcp->count[order]++] = pgoff;
+			pool->cached += PAGE_SIZE << order;
+			spin_unlock(&pcp->lock);
+		} else {
+			gen_pool_free(pool->gp, phys, PAGE_SIZE << order);
+		}
+		pool_pcp_update(pool);
+		/* With the caches on, the pool is not near its draining point. */
+		drain = pool_reusable(pool) && !pool->pcp_ok &&
+			pool->size - pool->used >=
+			pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
+	}
+	if (drain)
+		queue_work(system_freezable_wq, &pool->resize_work);
+	if (!why && count)
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
+	return why;
 }
 
 /**
@@ -482,20 +836,7 @@ static const char *pool_check_block(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 			   unsigned int order)
 {
-	bool drain = false;
-	const char *why;
-
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		why = pool_check_block(pool, phys, order);
-		if (why)
-			break;
-		pool_release_block(pool, phys, order);
-		drain = pool_reusable(pool) &&
-			pool->size - pool->used >=
-			pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
-	}
-	if (drain)
-		queue_work(system_freezable_wq, &pool->resize_work);
+	const char *why = pool_free(pool, phys, order, true);
 
 	if (why) {
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_INVALID_FREE);
@@ -504,7 +845,6 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 		trace_gunyah_pool_free(phys, order, -EINVAL);
 		return -EINVAL;
 	}
-	gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
 	trace_gunyah_pool_free(phys, order, 0);
 	return 0;
 }
@@ -571,6 +911,7 @@ static u64 pool_add_chunk(struct gunyah_pool *pool, phys_addr_t phys)
 	gen_pool_free(pool->gp, phys, GUNYAH_POOL_CHUNK_BYTES);
 	__set_bit((phys - pool->base) / GUNYAH_POOL_CHUNK_BYTES, pool->held);
 	pool->size += GUNYAH_POOL_CHUNK_BYTES;
+	pool_pcp_update(pool);
 	return pool->size;
 }
 
@@ -658,6 +999,8 @@ int gunyah_pool_shrink(struct gunyah_pool *pool)
 	might_sleep();
 
 	scoped_guard(spinlock_irqsave, &pool->lock) {
+		/* Cached blocks would keep their chunks busy. */
+		pool_quiesce(pool);
 		if (pool->size < pool->min_size + GUNYAH_POOL_CHUNK_BYTES &&
 		    pool->size <= pool->max_size)
 			break;
@@ -676,6 +1019,8 @@ int gunyah_pool_shrink(struct gunyah_pool *pool)
 		pool->size -= GUNYAH_POOL_CHUNK_BYTES;
 		size = pool->size;
 	}
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		pool_pcp_update(pool);
 	if (!addr)
 		return -EBUSY;
 
@@ -838,6 +1183,8 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 	}
 
 	scoped_guard(spinlock_irqsave, &pool->lock) {
+		/* Exact books to check against; the caches come back after. */
+		pool_quiesce(pool);
 		min_size = pool->min_size;
 		max_size = pool->max_size;
 		low = pool->low_wmark;
@@ -862,15 +1209,20 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			break;
 		case GUNYAH_POOL_PEAK_USED:
 			pool->peak_used = pool->used;
+			pool_pcp_update(pool);
 			return 0;
 		}
 
 		if (min_size > max_size || max_size > pool->capacity ||
-		    low > high)
+		    low > high) {
+			pool_pcp_update(pool);
 			return -EINVAL;
+		}
 		if (max_size < pool->used ||
-		    pool_commit_limit(max_size, ratio) < pool->committed)
+		    pool_commit_limit(max_size, ratio) < pool->committed) {
+			pool_pcp_update(pool);
 			return -EBUSY;
+		}
 
 		free_before = pool->size - pool->used;
 		pool->min_size = min_size;
@@ -883,6 +1235,7 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			pool->size = max_size;
 		crossed = pool_crossed_low(pool, free_before);
 		free = pool->size - pool->used;
+		pool_pcp_update(pool);
 	}
 
 	if (crossed)
@@ -897,11 +1250,14 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
  * @pool:	the pool
  * @u:		filled in
  *
+ * The per-CPU caches are drained first, so the numbers are exact.
+ *
  * Context: any context.
  */
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 {
 	scoped_guard(spinlock_irqsave, &pool->lock) {
+		pool_quiesce(pool);
 		u->size = pool->size;
 		u->used = pool->used;
 		u->free = pool->size - pool->used;
@@ -917,7 +1273,57 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 		u->high_wmark = pool->high_wmark;
 		u->overcommit_ratio = pool->overcommit_ratio;
 		u->nr_blocks = pool->nr_blocks;
+		pool_pcp_update(pool);
 	}
+}
+
+/**
+ * gunyah_pool_stat() - read an event counter
+ * @pool:	the pool
+ * @item:	the counter
+ *
+ * Context: any context.
+ * Return: the count since boot.
+ */
+u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
+{
+	u64 n = atomic64_read(&pool->stats[item]);
+	unsigned long flags;
+	unsigned int cpu;
+
+	if (item != GUNYAH_POOL_STAT_ALLOC_SUCCESS &&
+	    item != GUNYAH_POOL_STAT_FREE)
+		return n;
+	for_each_possible_cpu(cpu) {
+		struct gunyah_pool_pcp *pcp = per_cpu_ptr(pool->pcp, cpu);
+
+		spin_lock_irqsave(&pcp->lock, flags);
+		n += item == GUNYAH_POOL_STAT_FREE ? pcp->nr_free : pcp->nr_alloc;
+		spin_unlock_irqrestore(&pcp->lock, flags);
+	}
+	return n;
+}
+
+/**
+ * gunyah_pool_metadata_bytes() - memory a pool uses for its books
+ * @pool:	the pool
+ *
+ * Context: any context.
+ * Return: bytes of the structure, genalloc's pool and bitmap, the @out
+ * bitmaps, the held bitmap and every possible CPU's cache.
+ */
+size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
+{
+	size_t bytes = sizeof(*pool) + sizeof(struct gen_pool) +
+		       sizeof(struct gen_pool_chunk) +
+		       BITS_TO_LONGS(pool_pages(pool)) * sizeof(long);
+	unsigned int o;
+
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
+		bytes += BITS_TO_LONGS(pool_out_bits(pool, o)) * sizeof(long);
+	if (pool_reusable(pool))
+		bytes += BITS_TO_LONGS(pool_chunks(pool)) * sizeof(long);
+	return bytes + num_possible_cpus() * sizeof(struct gunyah_pool_pcp);
 }
 
 /* ---- Validation and read-outs ---- */
@@ -933,47 +1339,67 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 	__bad;								\
 })
 
+/* Count the blocks of @order handed out, checking each; returns failures. */
+static int pool_validate_order(struct gunyah_pool *pool, unsigned int order,
+			       unsigned long *blocks, unsigned long *pages)
+	__must_hold(&pool->lock)
+{
+	unsigned long pfn0 = PHYS_PFN(pool->base), nr = 1UL << order, bit;
+	int bad = 0;
+
+	for_each_set_bit(bit, pool->out[order], pool_out_bits(pool, order)) {
+		unsigned long pgoff = (((pfn0 >> order) + bit) << order) - pfn0;
+
+		(*blocks)++;
+		*pages += nr;
+		/* A block before the region wraps pgoff around. */
+		if (pool_check(pool, pgoff < pool_pages(pool) &&
+			       nr <= pool_pages(pool) - pgoff,
+			       "order-%u block %lu outside the region", order, bit)) {
+			bad++;
+			continue;
+		}
+		bad += pool_check(pool, find_next_zero_bit(pool->chunk->bits,
+							   pgoff + nr, pgoff) >=
+				  pgoff + nr,
+				  "order-%u block at page %lu has free pages",
+				  order, pgoff);
+		bad += pool_check(pool, !pool_block_overlap(pool, pgoff, order),
+				  "order-%u block at page %lu overlaps another",
+				  order, pgoff);
+	}
+	return bad;
+}
+
 static int pool_validate(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
 	unsigned long npages = pool_pages(pool), used_pages, blocks = 0;
-	unsigned long head, block_pages = 0, absent_pages = 0, c;
-	unsigned long pfn0 = PHYS_PFN(pool->base);
+	unsigned long block_pages = 0, absent_pages = 0, c;
+	unsigned int o;
 	int bad = 0;
 
 	lockdep_assert_held(&pool->lock);
 
-	for_each_set_bit(head, pool->heads, npages) {
-		/* A block never crosses a boundary of the largest order. */
-		unsigned long span = ALIGN(pfn0 + head + 1,
-					   1UL << GUNYAH_POOL_MAX_ORDER) - pfn0;
-		unsigned long next = find_next_bit(pool->heads,
-						   min(span, npages), head + 1);
-		unsigned long end = find_next_zero_bit(pool->chunk->bits,
-						       next, head);
-		unsigned long nr = end - head;
-
-		blocks++;
-		block_pages += nr;
-		bad += pool_check(pool, nr && is_power_of_2(nr) &&
-				  ilog2(nr) <= GUNYAH_POOL_MAX_ORDER,
-				  "block at page %lu has %lu pages", head, nr);
-		bad += pool_check(pool, IS_ALIGNED((pool->base >> PAGE_SHIFT) + head,
-					     max(nr, 1UL)),
-				  "block at page %lu misaligned for %lu pages",
-				  head, nr);
-	}
+	bad += pool_check(pool, !pool->pcp_ok && !pool->cached,
+			  "caches on or holding %llu bytes while quiesced",
+			  pool->cached);
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
+		bad += pool_validate_order(pool, o, &blocks, &block_pages);
 
 	for (c = 0; pool_reusable(pool) && c < pool_chunks(pool); c++) {
 		unsigned long first = c * GUNYAH_POOL_CHUNK_PAGES;
 		unsigned long end = first + GUNYAH_POOL_CHUNK_PAGES;
+		bool open = find_next_zero_bit(pool->chunk->bits, end, first) < end;
 
 		if (test_bit(c, pool->held))
 			continue;
 		absent_pages += GUNYAH_POOL_CHUNK_PAGES;
-		bad += pool_check(pool, find_next_zero_bit(pool->chunk->bits,
-							   end, first) >= end &&
-				  find_next_bit(pool->heads, end, first) >= end,
+		/* A chunk is one block of the largest order. */
+		open |= test_bit(pool_out_bit(pool, first, GUNYAH_POOL_CHUNK_ORDER),
+				 pool->out[GUNYAH_POOL_CHUNK_ORDER]) ||
+			pool_block_overlap(pool, first, GUNYAH_POOL_CHUNK_ORDER);
+		bad += pool_check(pool, !open,
 				  "chunk %lu not held but open to allocation", c);
 	}
 	if (pool_reusable(pool))
@@ -1029,10 +1455,11 @@ static int pool_validate(struct gunyah_pool *pool)
  * gunyah_pool_validate() - cross-check a pool's books against its counters
  * @pool:	the pool
  *
- * Walks every block handed out, from the heads bitmap and genalloc's bitmap,
- * and checks that each is naturally aligned with a power-of-two size, that
- * together they account for every used page, and that the byte counters and
- * tunables agree with them and with each other. Each mismatch is logged.
+ * Drains the per-CPU caches, then walks every block handed out, from the
+ * @out bitmaps, and checks that each lies in the region on pages genalloc
+ * has handed out, that no two overlap, that together they account for every
+ * used page, and that the byte counters and tunables agree with them and
+ * with each other. Each mismatch is logged.
  *
  * Context: any context; holds the pool's lock for a walk of the bitmaps.
  * Return: 0 if the books are consistent, else -EUCLEAN.
@@ -1041,8 +1468,11 @@ int gunyah_pool_validate(struct gunyah_pool *pool)
 {
 	int ret;
 
-	scoped_guard(spinlock_irqsave, &pool->lock)
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		pool_quiesce(pool);
 		ret = pool_validate(pool);
+		pool_pcp_update(pool);
+	}
 	return ret;
 }
 
@@ -1069,6 +1499,7 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 	memset(nr, 0, nr_orders * sizeof(*nr));
 
 	spin_lock_irqsave(&pool->lock, flags);
+	pool_quiesce(pool);
 	while ((start = find_next_zero_bit(pool->chunk->bits, npages, end)) < npages) {
 		end = find_next_bit(pool->chunk->bits, npages, start);
 		for (o = 0; o < nr_orders; o++) {
@@ -1079,6 +1510,7 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 				nr[o] += (last - first) >> o;
 		}
 	}
+	pool_pcp_update(pool);
 	spin_unlock_irqrestore(&pool->lock, flags);
 }
 

@@ -62,6 +62,35 @@ enum gunyah_pool_tunable {
 #define GUNYAH_POOL_CHUNK_PAGES		BIT(GUNYAH_POOL_CHUNK_ORDER)
 #define GUNYAH_POOL_CHUNK_BYTES		(PAGE_SIZE << GUNYAH_POOL_CHUNK_ORDER)
 
+/*
+ * Each CPU caches free blocks of orders below GUNYAH_POOL_PCP_ORDERS, at most
+ * max(GUNYAH_POOL_PCP_SLOTS >> order, 2) of each: 384 KiB with 4 KiB pages.
+ */
+#define GUNYAH_POOL_PCP_ORDERS		5
+#define GUNYAH_POOL_PCP_SLOTS		16
+
+/**
+ * struct gunyah_pool_pcp - one CPU's cache of free blocks
+ * @lock:	taken by this CPU with interrupts off, and by others only
+ *		under the pool's lock, to drain the cache
+ * @used:	bytes this CPU handed out from its cache minus bytes freed
+ *		into it, since the pool last folded them into its books
+ * @nr_blocks:	the same, in blocks
+ * @nr_alloc:	blocks handed out from the cache, ever
+ * @nr_free:	blocks freed into the cache, ever
+ * @count:	cached blocks of each order
+ * @slot:	the cached blocks of each order, as page offsets; a stack
+ */
+struct gunyah_pool_pcp {
+	spinlock_t lock;		/* see @lock above */
+	s64 used;
+	long nr_blocks;
+	u64 nr_alloc;
+	u64 nr_free;
+	u8 count[GUNYAH_POOL_PCP_ORDERS];
+	u32 slot[GUNYAH_POOL_PCP_ORDERS][GUNYAH_POOL_PCP_SLOTS];
+};
+
 /**
  * struct gunyah_pool - a donation pool over one physically contiguous region
  * @name:		name of the reserved-memory node, for messages
@@ -78,17 +107,27 @@ enum gunyah_pool_tunable {
  * @nr_quarantined:	reusable: chunks that could not be mapped again and so
  *			are kept out of both the pool and CMA
  * @tlb_flushes:	kernel TLB flushes done to move chunks into the pool
+ * @pcp:		per-CPU caches of small free blocks
+ * @pcp_slack:		the most all CPUs' caches can hold together, in bytes
+ * @out:		for each order, one bit per naturally aligned block of
+ *			that order, set while that block is handed out; changed
+ *			with atomic bit operations, also outside @lock, so a
+ *			free is checked, and a double free refused, by one
+ *			test_and_clear_bit()
  * @lock:		protects the allocator's books and every field below it,
  *			except @stats, which are atomic
- * @gp:			genalloc pool over the whole region, one bit per page
+ * @gp:			genalloc pool over the whole region, one bit per page;
+ *			a page is used there when handed out or cached
  * @chunk:		the single chunk of @gp; its bitmap marks used pages
- * @heads:		one bit per page, set on the first page of each block
- *			handed out; with @chunk's bitmap it tells each block's
- *			order, so frees are checked before genalloc sees them
- * @nr_blocks:		blocks handed out and not yet freed
- * @size:		bytes the pool holds now, free and used
- * @used:		bytes handed out and not yet freed
- * @peak_used:		highest @used since boot or the last reset
+ * @pcp_ok:		the caches may be used; when false they are empty and
+ *			the books below are exact. Read without @lock.
+ * @nr_blocks:		blocks handed out and not yet freed, as of the last fold
+ *			of the caches' counters
+ * @size:		bytes the pool holds now, free, cached and used
+ * @used:		bytes handed out and not yet freed, as of the last fold
+ * @cached:		bytes in the caches, as of the last fold; @used + @cached
+ *			is always exact: it is what genalloc has handed out
+ * @peak_used:		highest @used + @cached since boot or the last reset
  * @committed:		sum of outstanding reservations, in bytes
  * @min_size:		the pool never shrinks below this many bytes
  * @max_size:		the pool never grows above, nor hands out more than,
@@ -111,15 +150,19 @@ struct gunyah_pool {
 	struct work_struct resize_work;
 	unsigned long nr_quarantined;
 	atomic64_t tlb_flushes;
+	struct gunyah_pool_pcp __percpu *pcp;
+	u64 pcp_slack;
+	unsigned long *out[GUNYAH_POOL_MAX_ORDER + 1];
 
 	spinlock_t lock;		/* see @lock above */
 	struct gen_pool *gp;
 	struct gen_pool_chunk *chunk;
-	unsigned long *heads;
 	unsigned long *held;
+	bool pcp_ok;
 	unsigned long nr_blocks;
 	u64 size;
 	u64 used;
+	u64 cached;
 	u64 peak_used;
 	u64 committed;
 	u64 min_size;
@@ -184,6 +227,8 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			    enum gunyah_pool_tunable which, u64 val);
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u);
 int gunyah_pool_validate(struct gunyah_pool *pool);
+u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item);
+size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool);
 
 int gunyah_pool_grow(struct gunyah_pool *pool);
 int gunyah_pool_shrink(struct gunyah_pool *pool);

@@ -50,14 +50,26 @@ static bool bench;
 module_param(bench, bool, 0400);
 MODULE_PARM_DESC(bench, "run the donation pool benchmark at boot");
 
-enum bench_kind { BENCH_ALLOC_PAGE, BENCH_DIRECTMAP, BENCH_CMA, BENCH_POOL };
+enum bench_kind {
+	BENCH_ALLOC_PAGE, BENCH_DIRECTMAP, BENCH_CMA, BENCH_POOL,
+	/* What the pool's fast path is made of, twice each, as in a pair. */
+	BENCH_FLOOR_CALL, BENCH_FLOOR_IRQ, BENCH_FLOOR_LOCK, BENCH_FLOOR_ATOMIC,
+	NR_BENCH_KINDS
+};
 
 static const char * const bench_names[] = {
 	[BENCH_ALLOC_PAGE] = "alloc_page",
 	[BENCH_DIRECTMAP] = "directmap",
 	[BENCH_CMA] = "cma",
 	[BENCH_POOL] = "pool",
+	[BENCH_FLOOR_CALL] = "floor_call",
+	[BENCH_FLOOR_IRQ] = "floor_irq",
+	[BENCH_FLOOR_LOCK] = "floor_lock",
+	[BENCH_FLOOR_ATOMIC] = "floor_atomic",
 };
+
+static DEFINE_PER_CPU(spinlock_t, bench_lock);
+static DEFINE_PER_CPU(unsigned long, bench_word);
 
 struct bench_job {
 	enum bench_kind kind;
@@ -65,9 +77,17 @@ struct bench_job {
 	unsigned int order;
 	unsigned long pairs;
 	struct completion *go;
+	atomic_t *ready;
+	unsigned int nr_jobs;
 	struct completion done;
+	ktime_t start, end;
 	int err;
 };
+
+static noinline int bench_nothing(struct bench_job *j)
+{
+	return 0;
+}
 
 static int bench_pair(struct bench_job *j)
 {
@@ -107,6 +127,27 @@ static int bench_pair(struct bench_job *j)
 		if (gunyah_pool_block_alloc(j->pool, j->order, GFP_KERNEL, &phys))
 			return -ENOMEM;
 		return gunyah_pool_block_free(j->pool, phys, j->order);
+	case BENCH_FLOOR_CALL:
+		return bench_nothing(j) ?: bench_nothing(j);
+	case BENCH_FLOOR_IRQ:
+		for (i = 0; i < 2; i++) {
+			unsigned long flags;
+
+			local_irq_save(flags);
+			local_irq_restore(flags);
+		}
+		return 0;
+	case BENCH_FLOOR_LOCK:
+		for (i = 0; i < 2; i++) {
+			spin_lock(raw_cpu_ptr(&bench_lock));
+			spin_unlock(raw_cpu_ptr(&bench_lock));
+		}
+		return 0;
+	case BENCH_FLOOR_ATOMIC:
+		set_bit(0, raw_cpu_ptr(&bench_word));
+		return !test_and_clear_bit(0, raw_cpu_ptr(&bench_word));
+	default:
+		break;
 	}
 	return -EINVAL;
 }
@@ -117,8 +158,14 @@ static int bench_thread(void *data)
 	unsigned long i;
 
 	wait_for_completion(j->go);
+	/* Start together: every job is on its CPU before any times itself. */
+	atomic_inc(j->ready);
+	while (atomic_read(j->ready) < j->nr_jobs)
+		cpu_relax();
+	j->start = ktime_get();
 	for (i = 0; i < j->pairs && !j->err; i++)
 		j->err = bench_pair(j);
+	j->end = ktime_get();
 	complete(&j->done);
 	return 0;
 }
@@ -142,7 +189,8 @@ static int bench_run(enum bench_kind kind, struct gunyah_pool *pool,
 
 	for (r = 0; r < BENCH_ROUNDS && !err; r++) {
 		DECLARE_COMPLETION_ONSTACK(go);
-		ktime_t start;
+		atomic_t ready = ATOMIC_INIT(0);
+		ktime_t start, end;
 
 		c = 0;
 		for_each_online_cpu(cpu) {
@@ -151,7 +199,8 @@ static int bench_run(enum bench_kind kind, struct gunyah_pool *pool,
 			if (c == cpus)
 				break;
 			jobs[c] = (struct bench_job){ .kind = kind, .pool = pool,
-				.order = order, .pairs = pairs, .go = &go };
+				.order = order, .pairs = pairs, .go = &go,
+				.ready = &ready, .nr_jobs = cpus };
 			init_completion(&jobs[c].done);
 			t = kthread_create(bench_thread, &jobs[c], "gunyah_bench/%u", cpu);
 			if (IS_ERR(t))
@@ -160,14 +209,19 @@ static int bench_run(enum bench_kind kind, struct gunyah_pool *pool,
 			wake_up_process(t);
 			c++;
 		}
-		start = ktime_get();
+		/* All CPUs asked for are online: c == cpus. */
 		complete_all(&go);
-		for (cpu = 0; cpu < c; cpu++) {
+		for (cpu = 0; cpu < c; cpu++)
 			wait_for_completion(&jobs[cpu].done);
+		/* Aggregate: from the first start to the last end. */
+		start = jobs[0].start;
+		end = jobs[0].end;
+		for (cpu = 0; cpu < c; cpu++) {
 			err = err ?: jobs[cpu].err;
+			start = min(start, jobs[cpu].start);
+			end = max(end, jobs[cpu].end);
 		}
-		ns[r] = div64_u64(ktime_to_ns(ktime_sub(ktime_get(), start)),
-				  pairs * c);
+		ns[r] = div64_u64(ktime_to_ns(ktime_sub(end, start)), pairs * c);
 	}
 	if (err) {
 		pr_info("%s order=%u cpus=%u failed=%d\n", name, order, cpus, err);
@@ -181,9 +235,10 @@ static int bench_run(enum bench_kind kind, struct gunyah_pool *pool,
 
 static const unsigned int bench_orders[] = { 0, 4, 8, 10 };
 
+/* Enough pairs for a round of milliseconds, so timer reads do not count. */
 static unsigned long bench_pairs(unsigned int order)
 {
-	return max(2000UL >> order, 8UL);
+	return max(20000UL >> order, 16UL);
 }
 
 static void bench_kinds(struct gunyah_pool *sys, struct gunyah_pool *reusable)
@@ -200,9 +255,9 @@ static void bench_kinds(struct gunyah_pool *sys, struct gunyah_pool *reusable)
 			for (k = BENCH_ALLOC_PAGE; k < BENCH_POOL; k++) {
 				if (k == BENCH_CMA && !dma_contiguous_default_area)
 					continue;
-				/* One order-10 directmap pair is 1024 set_direct_map calls. */
+				/* directmap and cma are 10 to 1000 times slower. */
 				bench_run(k, NULL, orders[o], cpus,
-					  k == BENCH_DIRECTMAP ? max(pairs / 8, 4UL) : pairs,
+					  k == BENCH_ALLOC_PAGE ? pairs : max(pairs / 16, 4UL),
 					  bench_names[k]);
 			}
 			if (sys)
@@ -284,9 +339,7 @@ static void bench_startup(struct gunyah_pool *sys)
 				     GUNYAH_POOL_NO_MAP, NULL))
 			break;
 		ns = ktime_to_ns(ktime_sub(ktime_get(), start));
-		/* genalloc's bitmap, the heads bitmap, the structures. */
-		meta = 2 * BITS_TO_LONGS(bytes >> PAGE_SHIFT) * sizeof(long) +
-		       sizeof(*p) + sizeof(struct gen_pool_chunk) + 128;
+		meta = gunyah_pool_metadata_bytes(p);
 		pr_info("startup region_mib=%lu ns=%llu metadata_bytes=%llu ppm=%llu\n",
 			mib[i], ns, meta, div64_u64(meta * 1000000, bytes));
 		gunyah_pool_destroy(p);
@@ -332,11 +385,17 @@ static struct gunyah_pool *bench_reusable_pool(void)
 static int __init gunyah_pool_bench(void)
 {
 	struct gunyah_pool *sys = gunyah_pool_get(), *reusable;
+	enum bench_kind k;
+	unsigned int cpu;
 
 	if (!bench)
 		return 0;
 	pr_info("start cpus=%u rounds=%u page_granular_linear_map=%d\n",
 		num_online_cpus(), BENCH_ROUNDS, can_set_direct_map());
+	for_each_possible_cpu(cpu)
+		spin_lock_init(per_cpu_ptr(&bench_lock, cpu));
+	for (k = BENCH_FLOOR_CALL; k < NR_BENCH_KINDS; k++)
+		bench_run(k, NULL, 0, 1, bench_pairs(0), bench_names[k]);
 	reusable = bench_reusable_pool();
 	bench_kinds(sys, reusable);
 	if (sys) {

@@ -727,8 +727,8 @@ static void run_stress(struct stress_result *res, unsigned int threads,
 	}
 
 	gunyah_pool_usage(pool, &before);
-	allocs0 = atomic64_read(&pool->stats[GUNYAH_POOL_STAT_ALLOC_SUCCESS]);
-	frees0 = atomic64_read(&pool->stats[GUNYAH_POOL_STAT_FREE]);
+	allocs0 = gunyah_pool_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
+	frees0 = gunyah_pool_stat(pool, GUNYAH_POOL_STAT_FREE);
 	for (i = 0; i < threads; i++) {
 		struct task_struct *task;
 
@@ -763,9 +763,9 @@ static void run_stress(struct stress_result *res, unsigned int threads,
 	}
 	res->books_ok = after.used == before.used + held &&
 			after.committed == before.committed + committed &&
-			atomic64_read(&pool->stats[GUNYAH_POOL_STAT_ALLOC_SUCCESS]) ==
+			gunyah_pool_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS) ==
 			allocs0 + res->allocs &&
-			atomic64_read(&pool->stats[GUNYAH_POOL_STAT_FREE]) ==
+			gunyah_pool_stat(pool, GUNYAH_POOL_STAT_FREE) ==
 			frees0 + res->frees;
 
 	for (i = 0; i < started; i++) {

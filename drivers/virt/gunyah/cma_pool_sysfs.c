@@ -149,7 +149,7 @@ static ssize_t _name##_show(struct kobject *kobj,			\
 			    struct kobj_attribute *attr, char *buf)	\
 {									\
 	return sysfs_emit(buf, "%lld\n",				\
-		atomic64_read(&kobj_to_pool(kobj)->stats[_item]));	\
+		gunyah_pool_stat(kobj_to_pool(kobj), _item));	\
 }									\
 static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
 

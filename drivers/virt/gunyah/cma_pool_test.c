@@ -91,7 +91,7 @@ static struct gunyah_pool *test_reusable_pool(struct kunit *test)
 
 static u64 test_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
 {
-	return atomic64_read(&pool->stats[item]);
+	return gunyah_pool_stat(pool, item);
 }
 
 static u64 test_used(struct gunyah_pool *pool)
@@ -571,12 +571,11 @@ static void gunyah_pool_test_validator_detects(struct kunit *test)
 	scoped_guard(spinlock_irqsave, &pool->lock)
 		pool->used -= PAGE_SIZE;
 
-	head = (phys - pool->base) >> PAGE_SHIFT;
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		__set_bit(head + 1, pool->heads);
+	/* An order-0 block inside the order-2 one. */
+	head = PHYS_PFN(phys) + 1 - PHYS_PFN(pool->base);
+	set_bit(head, pool->out[0]);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_validate(pool), -EUCLEAN);
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		__clear_bit(head + 1, pool->heads);
+	clear_bit(head, pool->out[0]);
 
 	expect_valid(test, pool);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 2), 0);

@@ -95,6 +95,11 @@ def bench_report(b):
                    f'  pool_95/pool {ratio(("pool_95", o, 1), ("pool", o, 1))}'
                    f'  pool_reusable/pool {ratio(("pool_reusable", o, 1), ("pool", o, 1))}'
                    f'  {cpus}-cpu speed-up {ratio(("pool", o, 1), ("pool", o, cpus))}')
+    floors = [(n, fig[(f'floor_{n}', 0, 1)]) for n in ('call', 'irq', 'lock', 'atomic')
+              if (f'floor_{n}', 0, 1) in fig]
+    if floors:
+        out.append('  fast-path parts, ns for two of each (as in one pair): ' +
+                   ' '.join(f'{n} {v}' for n, v in floors))
     for line in lines:
         if re.match(r'BENCH (startup|pool_reusable_grow|pool_reusable_tlb) ', line):
             out.append('  ' + line[len('BENCH '):])
