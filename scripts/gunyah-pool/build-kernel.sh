@@ -8,7 +8,9 @@
 # fragment is merged on top with olddefconfig, and every option requested by
 # either is then compared with the final .config: one that did not stick
 # (usually a dependency the fragment does not enable) fails the build by
-# name. Each lane has its own O= directory under build/, and configuration
+# name. A fragment's "# make: VAR=value ..." lines are passed to make (the
+# kcsan lane instruments only the pool's objects that way). Each lane has its
+# own O= directory under build/, and configuration
 # is redone only when its inputs change, so make rebuilds only what changed.
 set -euo pipefail
 
@@ -37,6 +39,9 @@ cc="aarch64-linux-gnu-gcc"
 command -v ccache >/dev/null && cc="ccache $cc"
 kmake=(make -C "$tree" O="$out" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
        CC="$cc" -j"$(nproc)" -s)
+# A fragment's "# make: VAR=value ..." lines are extra make arguments.
+read -r -a make_args <<< "$(sed -n 's/^# make: //p' "${fragments[@]}" | tr '\n' ' ')"
+kmake+=("${make_args[@]}")
 
 # Configuration inputs: the fragments, every Kconfig of ours, the patches.
 stamp=$( (cat "${fragments[@]}"; cd "$top" && find drivers patches -type f \

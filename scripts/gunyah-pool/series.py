@@ -5,8 +5,8 @@
     series.py [--out DIR] [--check] [--build-each]
 
 The series, in the order a maintainer expects: the binding, the driver
-(with its sysfs ABI, debugfs and tracepoints), its KUnit tests, then the
-documentation. Each patch carries the new files it introduces and its share
+(both modes, tracepoints), its sysfs ABI, the debugfs interface with fault
+injection, the benchmark, the documentation, then the KUnit tests. Each patch carries the new files it introduces and its share
 of patches/*.patch (the edits to upstream files). The series is made in a
 small git repository holding the pristine versions of the upstream files it
 edits, so it is quick and needs no copy of the whole tree.
@@ -28,6 +28,9 @@ PRISTINE = BUILD / 'linux-pristine'
 AUTHOR = 'gunyah-pool developers <gunyah-pool@localhost>'
 G = 'drivers/virt/gunyah/'
 
+# Each step introduces its 'files' and, for files an earlier step brought
+# in, the pieces matched by its 'adds' regexes: a file as written at step i
+# has the pieces of every later step cut out. Every piece must match once.
 SERIES = [
     {
         'subject': 'dt-bindings: reserved-memory: add qcom,gunyah-donation-pool',
@@ -58,25 +61,78 @@ before handing any of it out, and gives a chunk back, mapped again, only
 when nothing in it is in use; watermarks refill and drain it in the
 background, and hibernation is refused while it holds memory.
 
-genalloc serves naturally aligned blocks of order 0 to 10; a heads bitmap
-refuses foreign, double and wrong-order frees before genalloc sees them.
-Reservations let a driver refuse a VM at creation instead of failing at a
-stage-2 fault; they are checked against max_size_bytes * overcommit_ratio
-/ 100. The API is exported in the GUNYAH namespace. The pool is tuned and
-watched through /sys/kernel/gunyah/pool; CONFIG_GUNYAH_POOL_DEBUG adds a
-debugfs interface with a VM-lifecycle workload and a stress, and
-CONFIG_GUNYAH_POOL_FAULT_INJECTION fault points in every step that can
-fail.''',
+genalloc serves naturally aligned blocks of order 0 to 10, behind per-CPU
+caches of blocks of order 0 to 4 that keep the books exact. A bitmap per
+order marks the blocks handed out, so foreign, double and wrong-order
+frees are refused with one test_and_clear_bit() before genalloc sees
+them. Reservations let a driver refuse a VM at creation instead of failing
+at a stage-2 fault; they are checked against max_size * overcommit_ratio
+/ 100. The API is exported in the GUNYAH namespace.''',
         'files': ['include/linux/gunyah_pool.h', G + 'Kconfig', G + 'Makefile',
-                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_sysfs.c',
-                  G + 'cma_pool_debug.c', G + 'cma_pool_trace.h',
-                  G + 'cma_pool_bench.c',
-                  'Documentation/ABI/testing/sysfs-kernel-gunyah-pool'],
+                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_trace.h'],
         'patches': ['0001-virt-gunyah-hook-up-the-donation-pool.patch',
                     '0003-MAINTAINERS-add-an-entry-for-the-Gunyah-donation-pool.patch'],
-        # The KUnit option and object arrive with the next patch.
-        'strip': {G + 'Kconfig': r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*',
-                  G + 'Makefile': r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'},
+    },
+    {
+        'subject': 'virt: gunyah: add a sysfs interface to the donation pool',
+        'body': '''\
+Platform engineers size and watch the pool at run time. Add
+/sys/kernel/gunyah/pool: the mode and capacity, size, used, free, peak
+and committed bytes, the commit limit and overcommit, min and max size,
+the low and high watermarks and overcommit_ratio, and event counters in
+stats/. Every store is checked against all invariants and applied in one
+step under the pool's lock; a refused write changes nothing. free_bytes
+is pollable: pollers wake when free memory falls below the low watermark.''',
+        'files': [G + 'cma_pool_sysfs.c',
+                  'Documentation/ABI/testing/sysfs-kernel-gunyah-pool'],
+        'adds': {G + 'Makefile': [r' cma_pool_sysfs\.o'],
+                 G + 'cma_pool.h': [r'#ifdef CONFIG_SYSFS\nint gunyah_pool_sysfs_init.*?#endif\n\n'],
+                 G + 'cma_pool.c': [r'\tret = gunyah_pool_sysfs_init\(pool\);\n'
+                                    r'\tif \(ret\)\n\t\tpr_warn\([^\n]*\n']},
+        'patches': [],
+    },
+    {
+        'subject': 'virt: gunyah: add a debugfs workload, stress and fault injection',
+        'body': '''\
+The Gunyah drivers that will call the pool are not upstream. Add
+CONFIG_GUNYAH_POOL_DEBUG: /sys/kernel/debug/gunyah_pool/ allocates, frees
+and reserves from userspace, shows the allocator's state and an occupancy
+map, runs a workload that models VM lifecycles in place of the drivers,
+and a seeded multi-thread stress that checks each thread's books against
+the pool's counters. CONFIG_GUNYAH_POOL_FAULT_INJECTION adds a fault
+point to every step that can fail, driven through fail_*/ and
+/proc/<pid>/fail-nth.''',
+        'files': [G + 'cma_pool_debug.c'],
+        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_DEBUG\n.*?(?=\nconfig GUNYAH_POOL_BENCH\n)'],
+                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_DEBUG\)[^\n]*\n'],
+                 G + 'cma_pool.c': [r'#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION\n'
+                                    r'static struct fault_attr.*?#endif\n\n']},
+        'patches': [],
+    },
+    {
+        'subject': 'virt: gunyah: add a boot-time benchmark of the donation pool',
+        'body': '''\
+Users choose the pool over unmapping pages from the linear map one by one
+or over calling CMA per page. CONFIG_GUNYAH_POOL_BENCH measures the pool
+against those, and against alloc_pages(), side by side in one boot when
+the command line has gunyah_pool.bench=1: ns per alloc+free pair for
+orders 0 to 10 on one and on all CPUs, on an empty and a 95% full pool,
+the cost of growing a reusable pool, TLB flushes per MiB, and start-up
+time and metadata.''',
+        'files': [G + 'cma_pool_bench.c'],
+        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_BENCH\n.*?(?=\nconfig GUNYAH_POOL_KUNIT_TEST\n)'],
+                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_BENCH\)[^\n]*\n']},
+        'patches': [],
+    },
+    {
+        'subject': 'docs: virt: describe the Gunyah donation pool',
+        'body': '''\
+Explain why the pool is built in and never hands out memory in the linear
+map, how each mode takes memory, how the allocator, its per-CPU caches,
+reservations and watermarks work, and include the kernel-doc of the API.''',
+        'files': ['Documentation/virt/gunyah/index.rst',
+                  'Documentation/virt/gunyah/donation-pool.rst'],
+        'patches': ['0002-docs-virt-add-the-Gunyah-donation-pool.patch'],
     },
     {
         'subject': 'virt: gunyah: add KUnit tests for the donation pool',
@@ -87,20 +143,13 @@ block of the system's pool and fill, fragment and misuse it; others check
 that no page handed out, and no page of a no-map region or of a reusable
 pool's chunks, is in the linear map, and that load_unaligned_zeropad()
 across the start of the region or of a chunk returns the zero-padded word.
-The reusable cases grow, shrink, refill and drain the system's pool. The
-validator checks the books after every phase.''',
-        'files': [G + 'Kconfig', G + 'Makefile', G + 'cma_pool_test.c'],
+The reusable cases grow, shrink, refill and drain the system's pool, and a
+fail-nth sweep fails each fault point of each step in turn. The validator
+checks the books after every phase.''',
+        'files': [G + 'cma_pool_test.c'],
+        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*'],
+                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n']},
         'patches': [],
-    },
-    {
-        'subject': 'docs: virt: describe the Gunyah donation pool',
-        'body': '''\
-Explain why the pool is built in and never hands out memory in the linear
-map, how each mode takes memory, how reservations and watermarks work,
-and include the kernel-doc of the API.''',
-        'files': ['Documentation/virt/gunyah/index.rst',
-                  'Documentation/virt/gunyah/donation-pool.rst'],
-        'patches': ['0002-docs-virt-add-the-Gunyah-donation-pool.patch'],
     },
 ]
 
@@ -136,16 +185,16 @@ def make(out):
                        for f in touched(p)})
     repo = BUILD / 'series-repo'
     init_repo(repo, upstream)
-    for step in SERIES:
-        for f in step['files']:
+    for i, step in enumerate(SERIES):
+        for f in step['files'] + list(step.get('adds', {})):
             text = (TOP / f).read_text()
-            pattern = step.get('strip', {}).get(f)
-            if pattern:
-                text = re.sub(pattern, '\n' if f.endswith('Kconfig') else '',
-                              text, flags=re.S)
-                text = text.rstrip('\n') + '\n'
+            for later in SERIES[i + 1:]:
+                for pattern in later.get('adds', {}).get(f, []):
+                    text, n = re.subn(pattern, '', text, flags=re.S)
+                    if n != 1:
+                        sys.exit(f'series: {pattern!r} matches {f} {n} times')
             (repo / f).parent.mkdir(parents=True, exist_ok=True)
-            (repo / f).write_text(text)
+            (repo / f).write_text(text.rstrip('\n') + '\n')
         for p in step['patches']:
             subprocess.run(['patch', '-p1', '-s', '-d', str(repo), '-i',
                             str(TOP / 'patches' / p)], check=True)

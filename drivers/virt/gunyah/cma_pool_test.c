@@ -14,13 +14,16 @@
  */
 
 #include <kunit/test.h>
+#include <linux/cleanup.h>
 #include <linux/gunyah_pool.h>
 #include <linux/io.h>
 #include <linux/kasan.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -906,6 +909,136 @@ static void gunyah_pool_test_reusable_zeropad_chunks(struct kunit *test)
 	KUNIT_EXPECT_GT(test, crossed, 0);
 }
 
+/*
+ * Fail-nth sweep: for each step that can fail, make the n-th fault point the
+ * step reaches fail (current->fail_nth, the in-kernel side of
+ * /proc/<pid>/fail-nth), for n = 1, 2, ... until the step reaches fewer than
+ * n. After every attempt the step is undone if it succeeded, and the pool
+ * must be as it was: books valid, the same bytes held, used and committed.
+ */
+struct fail_step {
+	const char *name;
+	bool reusable;		/* runs on the system's reusable pool */
+	int (*run)(struct gunyah_pool *pool, phys_addr_t *phys);
+	void (*undo)(struct gunyah_pool *pool, phys_addr_t phys);
+};
+
+static int fail_alloc0(struct gunyah_pool *pool, phys_addr_t *phys)
+{
+	return gunyah_pool_block_alloc(pool, 0, GFP_KERNEL | __GFP_ZERO, phys);
+}
+
+static int fail_alloc9(struct gunyah_pool *pool, phys_addr_t *phys)
+{
+	return gunyah_pool_block_alloc(pool, 9, GFP_KERNEL | __GFP_ZERO, phys);
+}
+
+static void fail_free0(struct gunyah_pool *pool, phys_addr_t phys)
+{
+	gunyah_pool_block_free(pool, phys, 0);
+}
+
+static void fail_free9(struct gunyah_pool *pool, phys_addr_t phys)
+{
+	gunyah_pool_block_free(pool, phys, 9);
+}
+
+static int fail_grow(struct gunyah_pool *pool, phys_addr_t *phys)
+{
+	guard(mutex)(&pool->resize_lock);
+	return gunyah_pool_grow(pool);
+}
+
+static int fail_shrink(struct gunyah_pool *pool, phys_addr_t *phys)
+{
+	guard(mutex)(&pool->resize_lock);
+	return gunyah_pool_shrink(pool);
+}
+
+static void fail_undo_grow(struct gunyah_pool *pool, phys_addr_t phys)
+{
+	fail_shrink(pool, NULL);
+}
+
+static void fail_undo_shrink(struct gunyah_pool *pool, phys_addr_t phys)
+{
+	fail_grow(pool, NULL);
+}
+
+static const struct fail_step fail_steps[] = {
+	{ "alloc order 0 zeroed", false, fail_alloc0, fail_free0 },
+	{ "alloc order 9 zeroed", false, fail_alloc9, fail_free9 },
+	{ "grow by a chunk", true, fail_grow, fail_undo_grow },
+	{ "shrink by a chunk", true, fail_shrink, fail_undo_shrink },
+};
+
+static void fail_step_desc(const struct fail_step *step, char *desc)
+{
+	strscpy(desc, step->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(fail_step, fail_steps, fail_step_desc);
+
+#ifdef CONFIG_FAULT_INJECTION
+static void set_fail_nth(unsigned int n)
+{
+	WRITE_ONCE(current->fail_nth, n);
+}
+
+static unsigned int fail_nth_left(void)
+{
+	return READ_ONCE(current->fail_nth);
+}
+#else
+static void set_fail_nth(unsigned int n) { }
+static unsigned int fail_nth_left(void) { return 1; }
+#endif
+
+static void gunyah_pool_test_fail_nth(struct kunit *test)
+{
+	const struct fail_step *step = test->param_value;
+	struct gunyah_pool_usage before, after;
+	unsigned int n, injected = 0, failed = 0;
+	struct gunyah_pool *pool;
+	phys_addr_t phys = 0;
+	int ret = 0;
+	bool hit;
+
+	if (!IS_ENABLED(CONFIG_GUNYAH_POOL_FAULT_INJECTION))
+		kunit_skip(test, "CONFIG_GUNYAH_POOL_FAULT_INJECTION is off");
+	pool = step->reusable ? test_reusable_setup(test) : test_pool_create(test);
+	/* Something to shrink. */
+	if (step->run == fail_shrink)
+		KUNIT_ASSERT_EQ(test, fail_grow(pool, NULL), 0);
+
+	for (n = 1; n < 1000; n++) {
+		gunyah_pool_usage(pool, &before);
+		set_fail_nth(n);
+		ret = step->run(pool, &phys);
+		hit = !fail_nth_left();
+		set_fail_nth(0);
+		if (!ret)
+			step->undo(pool, phys);
+		else
+			failed++;
+		gunyah_pool_usage(pool, &after);
+		expect_valid(test, pool);
+		KUNIT_EXPECT_EQ_MSG(test, after.size, before.size, "n=%u", n);
+		KUNIT_EXPECT_EQ_MSG(test, after.used, before.used, "n=%u", n);
+		KUNIT_EXPECT_EQ_MSG(test, after.committed, before.committed, "n=%u", n);
+		if (!hit)
+			break;
+		injected++;
+	}
+	/* The last attempt ran clean and must have succeeded. */
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_GT(test, injected, 0);
+	kunit_info(test, "fail-nth sweep: %s: %u faults injected, %u failed the step, books ok\n",
+		   step->name, injected, failed);
+	if (step->run == fail_shrink)
+		fail_undo_grow(pool, 0);
+}
+
 static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE_PARAM(gunyah_pool_test_alloc_free, alloc_gen_params),
 	KUNIT_CASE(gunyah_pool_test_atomic_context),
@@ -929,6 +1062,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_reusable_atomic_never_grows),
 	KUNIT_CASE(gunyah_pool_test_reusable_watermarks),
 	KUNIT_CASE(gunyah_pool_test_reusable_zeropad_chunks),
+	KUNIT_CASE_PARAM(gunyah_pool_test_fail_nth, fail_step_gen_params),
 	{}
 };
 

@@ -5,12 +5,19 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpool import harness  # noqa: E402
 
 
-PAGEALLOC_MODULES = {'test_kunit', 'test_boot', 'test_reusable'}
+# Lanes that boot only some modules: debug_pagealloc is about the linear map,
+# KCSAN about concurrency (the stress, the racing sysfs writers, KUnit).
+LANE_MODULES = {
+    'kasan-pagealloc': {'test_kunit', 'test_boot', 'test_reusable'},
+    'kcsan': {'test_kunit', 'test_boot', 'test_sysfs', 'test_reliability'},
+}
 
 
 def pytest_addoption(parser):
@@ -24,11 +31,13 @@ def pytest_generate_tests(metafunc):
     # then boot once per lane.
     if 'lane' in metafunc.fixturenames:
         lanes = metafunc.config.getoption('lanes').split(',')
-        # debug_pagealloc is about the linear map: boot it for the modules
-        # that look at the linear map, not for every one.
-        if metafunc.module.__name__.split('.')[-1] not in PAGEALLOC_MODULES:
-            lanes = [lane for lane in lanes if lane != 'kasan-pagealloc']
-        metafunc.parametrize('lane', lanes, scope='module')
+        module = metafunc.module.__name__.split('.')[-1]
+        picked = [lane for lane in lanes
+                  if module in LANE_MODULES.get(lane, {module})]
+        if not picked:
+            picked = [pytest.param(None, marks=pytest.mark.skip(
+                reason=f'{module} does not boot in lane(s) {",".join(lanes)}'))]
+        metafunc.parametrize('lane', picked, scope='module')
 
 
 def pytest_report_header(config):

@@ -34,6 +34,7 @@ LANES = {
     'default': ('default', '', 1),
     'kasan': ('kasan', '', 5),
     'kasan-pagealloc': ('kasan', 'debug_pagealloc=on page_poison=1', 6),
+    'kcsan': ('kcsan', '', 4),
 }
 
 MACHINE = 'virt'

@@ -36,6 +36,9 @@ def suite(lane, request):
     suites = [t for t in root.subtests if t.name == 'gunyah_pool']
     assert suites, 'suite gunyah_pool did not run'
     suites[0].boot = b
+    for line in b.lines(r'fail-nth sweep: '):
+        harness.note(f'kunit [{request.param}-{lane}]: ' +
+                     line.split('fail-nth sweep: ', 1)[1].strip())
     return suites[0]
 
 

@@ -10,7 +10,8 @@ import pytest
 from gpool import harness
 
 # Operations per stress run: as many as fit comfortably in each lane.
-STRESS_OPS = {'default': 1_000_000, 'kasan': 20_000, 'kasan-pagealloc': 10_000}
+STRESS_OPS = {'default': 1_000_000, 'kasan': 20_000, 'kasan-pagealloc': 10_000,
+              'kcsan': 200_000}
 
 OVERLAYS = {'no-map': harness.DEFAULT_OVERLAY,
             'reusable': 'qemu-virt-gunyah-pool-reusable.dtso'}
