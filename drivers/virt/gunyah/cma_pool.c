@@ -38,7 +38,9 @@
  * test_and_clear_bit(), and a free of anything else is refused before
  * genalloc sees it.
  *
- * Accounting: @used counts bytes handed out and is capped by @max_size.
+ * Accounting: @used counts bytes genalloc has handed out, to callers or to
+ * the per-CPU caches, and is capped by @max_size; with the caches drained it
+ * is exactly what callers hold.
  * Reservations (gunyah_pool_reserve()) are promises, not pages: they raise
  * @committed, which may not pass max_size * overcommit_ratio / 100, so that
  * a VM is refused when it is created rather than at a stage-2 fault.
@@ -46,8 +48,8 @@
  * Locking: one spinlock per pool, taken with interrupts off because callers
  * may hold spinlocks or run in atomic context, covers genalloc, the books,
  * the counters and the tunables, so every sysfs store is checked and applied
- * in one step. Each CPU's cache has its own lock, also taken with interrupts
- * off, nested inside the pool's. Event counters are atomics or per-CPU. The
+ * in one step. The per-CPU caches take no lock: see "Per-CPU caches" below.
+ * Event counters are atomics, or fields of a cache's state word. The
  * pool is set up once at subsys_initcall and never torn down; callers find
  * it through gunyah_pool_get(), which is NULL until then. A mutex serialises
  * growing and shrinking, which sleep; no spinlock is held across them.
@@ -55,6 +57,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitfield.h>
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
 #include <linux/cma.h>
@@ -72,6 +75,9 @@
 #include <linux/of_fdt.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/overflow.h>
+#include <linux/percpu.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <linux/set_memory.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -163,12 +169,6 @@ static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
 	return div_u64(max_size * ratio, 100);
 }
 
-/* Bytes genalloc has handed out: to callers or to the per-CPU caches. */
-static inline u64 pool_taken(const struct gunyah_pool *pool)
-{
-	return pool->used + pool->cached;
-}
-
 /* Index of the block of @order holding page @pgoff in pool->out[@order]. */
 static inline unsigned long pool_out_bit(const struct gunyah_pool *pool,
 					 unsigned long pgoff, unsigned int order)
@@ -218,7 +218,7 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 {
 	struct genpool_data_fixed whole = { .offset = 0 };
 	unsigned long *out, longs = 0;
-	unsigned int cpu, o;
+	unsigned int o;
 	int i, ret;
 
 	might_sleep();
@@ -263,8 +263,6 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 		ret = -ENOMEM;
 		goto err_free_out;
 	}
-	for_each_possible_cpu(cpu)
-		spin_lock_init(&per_cpu_ptr(pool->pcp, cpu)->lock);
 	for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
 		pool->pcp_slack += (u64)pool_pcp_high(o) << (PAGE_SHIFT + o);
 	pool->pcp_slack *= num_possible_cpus();
@@ -384,23 +382,47 @@ static void pool_notify_low(struct gunyah_pool *pool, u64 free)
 
 /*
  * Per-CPU caches. A CPU hands out and takes back blocks of small orders from
- * its own cache under its own lock, without the pool's lock; it refills from
- * and spills to genalloc in batches under the pool's lock, which nests
- * outside every cache lock. Blocks move between a cache and callers only, so
- * what genalloc has handed out, @used + @cached, stays exact; each cache
- * keeps its own difference in @used and @nr_blocks until the pool folds them
- * in.
+ * its own cache without any lock and without masking interrupts: each
+ * order's cache is a stack whose state (count, generation, push and pop
+ * counts) is one atomic word, and every change is a cmpxchg of that word.
+ * Only the CPU itself pushes, with preemption off, so an interrupt that
+ * nests in a push or pop changes the word and makes the interrupted cmpxchg
+ * fail and retry. Other CPUs only empty a cache, under the pool's lock, and
+ * bump its generation doing so. A CPU refills and spills its own cache in
+ * half batches under the pool's lock, when no one else can touch it.
+ *
+ * @used and @nr_blocks count what genalloc has handed out, to callers or to
+ * the caches, so they are exact under the pool's lock; draining every cache
+ * makes them exactly what callers hold. The pushes and pops are folded into
+ * the event counters whenever a cache is emptied or refilled.
  *
  * Low-watermark events and draining a reusable pool need the exact free
  * memory, which the caches blur by at most @pcp_slack. So the caches are used
  * only while neither can happen: free memory outside them at or above the
  * low watermark and, for a reusable pool, far enough below the draining
- * point. Near either, the pool quiesces (drains every cache and folds its
- * counters) and every operation takes the pool's lock until it is clear
- * again by @pcp_slack, so the caches do not flap at a boundary. The books are
- * exact whenever the caches are off, which is also how gunyah_pool_usage()
- * and gunyah_pool_validate() read them.
+ * point. Near either, the pool quiesces (turns the caches off and drains
+ * them) and every operation takes the pool's lock until it is clear again by
+ * @pcp_slack, so the caches do not flap at a boundary. The books are exact
+ * whenever the caches are off, which is also how gunyah_pool_usage() and
+ * gunyah_pool_validate() read them.
  */
+
+/* A stack's pushes or pops field is folded before it can wrap. */
+#define PCP_OPS_LIMIT	(FIELD_MAX(GUNYAH_POOL_PCP_POPS) / 2)
+
+static inline unsigned int pcp_count(u64 state)
+{
+	return FIELD_GET(GUNYAH_POOL_PCP_COUNT, state);
+}
+
+/* @state with @count blocks and the next generation, counters kept. */
+static inline u64 pcp_next(u64 state, unsigned int count)
+{
+	return (state & ~(GUNYAH_POOL_PCP_COUNT | GUNYAH_POOL_PCP_GEN)) |
+	       FIELD_PREP(GUNYAH_POOL_PCP_COUNT, count) |
+	       FIELD_PREP(GUNYAH_POOL_PCP_GEN,
+			  FIELD_GET(GUNYAH_POOL_PCP_GEN, state) + 1);
+}
 
 /* Whether the caches may be used with @taken bytes out of genalloc. */
 static bool pool_pcp_allowed(const struct gunyah_pool *pool, u64 taken,
@@ -409,35 +431,47 @@ static bool pool_pcp_allowed(const struct gunyah_pool *pool, u64 taken,
 {
 	u64 free = pool->size - taken;
 
-	if (free < pool->low_wmark + slack)
+	if (pool->pcp_off || free < pool->low_wmark + slack)
 		return false;
 	return !pool_reusable(pool) ||
 	       free + slack + pool->pcp_slack <
 	       pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
 }
 
-/* Fold one cache's counters into the pool's. */
-static void pool_pcp_fold(struct gunyah_pool *pool, struct gunyah_pool_pcp *pcp)
-	__must_hold(&pool->lock) __must_hold(&pcp->lock)
-{
-	pool->used += pcp->used;
-	pool->cached -= pcp->used;
-	pool->nr_blocks += pcp->nr_blocks;
-	pcp->used = 0;
-	pcp->nr_blocks = 0;
-}
-
-/* Give blocks of @order from a folded cache back to genalloc, keeping @keep. */
+/*
+ * Take blocks off the top of a stack, leaving @keep, and give them back to
+ * genalloc; fold its pushes and pops into the counters. Under the pool's
+ * lock; the cache's CPU may push or pop concurrently unless it is this one.
+ */
 static void pool_pcp_drain(struct gunyah_pool *pool, struct gunyah_pool_pcp *pcp,
 			   unsigned int order, unsigned int keep)
-	__must_hold(&pool->lock) __must_hold(&pcp->lock)
+	__must_hold(&pool->lock)
 {
-	while (pcp->count[order] > keep) {
-		unsigned long pgoff = pcp->slot[order][--pcp->count[order]];
+	atomic64_t *state = &pcp->state[order];
+	u32 pgoff[GUNYAH_POOL_PCP_SLOTS];
+	unsigned int i, n;
+	u64 old, new;
 
-		gen_pool_free(pool->gp, pool->base + PFN_PHYS(pgoff),
+	lockdep_assert_held(&pool->lock);
+
+	do {
+		old = atomic64_read_acquire(state);
+		n = pcp_count(old);
+		for (i = min(keep, n); i < n; i++)
+			pgoff[i] = READ_ONCE(pcp->slot[order][i]);
+		new = pcp_next(old, min(keep, n)) &
+		      ~(GUNYAH_POOL_PCP_POPS | GUNYAH_POOL_PCP_PUSHES);
+	} while (!atomic64_try_cmpxchg(state, &old, new));
+
+	atomic64_add(FIELD_GET(GUNYAH_POOL_PCP_POPS, old),
+		     &pool->stats[GUNYAH_POOL_STAT_ALLOC_SUCCESS]);
+	atomic64_add(FIELD_GET(GUNYAH_POOL_PCP_PUSHES, old),
+		     &pool->stats[GUNYAH_POOL_STAT_FREE]);
+	for (i = min(keep, n); i < n; i++) {
+		gen_pool_free(pool->gp, pool->base + PFN_PHYS(pgoff[i]),
 			      PAGE_SIZE << order);
-		pool->cached -= PAGE_SIZE << order;
+		pool->used -= PAGE_SIZE << order;
+		pool->nr_blocks--;
 	}
 }
 
@@ -446,20 +480,17 @@ static void pool_drain_all(struct gunyah_pool *pool)
 {
 	unsigned int cpu, o;
 
-	lockdep_assert_held(&pool->lock);
-
-	for_each_possible_cpu(cpu) {
-		struct gunyah_pool_pcp *pcp = per_cpu_ptr(pool->pcp, cpu);
-
-		spin_lock(&pcp->lock);
-		pool_pcp_fold(pool, pcp);
+	for_each_possible_cpu(cpu)
 		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-			pool_pcp_drain(pool, pcp, o, 0);
-		spin_unlock(&pcp->lock);
-	}
+			pool_pcp_drain(pool, per_cpu_ptr(pool->pcp, cpu), o, 0);
 }
 
-/* Turn the caches off and empty them: the books are exact until enabled. */
+/*
+ * Turn the caches off and empty them: the books are exact until they are
+ * on again. A CPU reads @pcp_ok after the acquire of its stack's state, and
+ * each drain changes that state after the store here, so once a cache is
+ * drained its CPU sees the caches off and pushes nothing more.
+ */
 static void pool_quiesce(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
@@ -471,69 +502,74 @@ static void pool_quiesce(struct gunyah_pool *pool)
 static void pool_pcp_update(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
-	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool_taken(pool), 0))
+	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool->used, 0))
 		pool_quiesce(pool);
 	else if (!pool->pcp_ok &&
-		 pool_pcp_allowed(pool, pool_taken(pool), pool->pcp_slack))
+		 pool_pcp_allowed(pool, pool->used, pool->pcp_slack))
 		WRITE_ONCE(pool->pcp_ok, true);
 }
 
-/* Hand out a block from this CPU's cache, if it has one. */
+/* Hand out the block on top of this CPU's stack of @order, if any. */
 static bool pool_pcp_alloc(struct gunyah_pool *pool, unsigned int order,
-			   bool count, phys_addr_t *phys)
+			   phys_addr_t *phys)
 {
-	struct gunyah_pool_pcp *pcp;
-	unsigned long flags, pgoff = 0;
-	bool hit;
+	struct gunyah_pool_pcp *pcp = get_cpu_ptr(pool->pcp);
+	atomic64_t *state = &pcp->state[order];
+	u32 pgoff;
+	u64 old;
 
-	local_irq_save(flags);
-	pcp = this_cpu_ptr(pool->pcp);
-	spin_lock(&pcp->lock);
-	/* A cache holds blocks only while the caches are on. */
-	hit = pcp->count[order];
-	if (hit) {
-		pgoff = pcp->slot[order][--pcp->count[order]];
-		set_bit(pool_out_bit(pool, pgoff, order), pool->out[order]);
-		pcp->used += PAGE_SIZE << order;
-		pcp->nr_blocks++;
-		pcp->nr_alloc += count;
-	}
-	spin_unlock(&pcp->lock);
-	local_irq_restore(flags);
+	do {
+		old = atomic64_read_acquire(state);
+		if (!pcp_count(old) ||
+		    FIELD_GET(GUNYAH_POOL_PCP_POPS, old) >= PCP_OPS_LIMIT) {
+			put_cpu_ptr(pool->pcp);
+			return false;
+		}
+		pgoff = READ_ONCE(pcp->slot[order][pcp_count(old) - 1]);
+	} while (!atomic64_try_cmpxchg(state, &old,
+				       old - 1 + FIELD_PREP(GUNYAH_POOL_PCP_POPS, 1)));
+	/* Still pinned, so in an RCU read-side section: see pool_free(). */
+	set_bit(pool_out_bit(pool, pgoff, order), pool->out[order]);
+	put_cpu_ptr(pool->pcp);
 
-	if (hit)
-		*phys = pool->base + PFN_PHYS(pgoff);
-	return hit;
+	*phys = pool->base + PFN_PHYS(pgoff);
+	return true;
 }
 
-/*
- * Take a checked block back into this CPU's cache, if the caches are on and
- * it has room. The bit in @out is cleared atomically, so of two frees of one
- * block only one succeeds.
- */
+/* Push a checked block on this CPU's stack, if the caches are on and it has room. */
 static bool pool_pcp_free(struct gunyah_pool *pool, unsigned long pgoff,
-			  unsigned int order, bool count)
+			  unsigned int order)
 {
-	struct gunyah_pool_pcp *pcp;
-	unsigned long flags;
-	bool hit;
+	struct gunyah_pool_pcp *pcp = get_cpu_ptr(pool->pcp);
+	atomic64_t *state = &pcp->state[order];
+	u64 old;
 
-	local_irq_save(flags);
-	pcp = this_cpu_ptr(pool->pcp);
-	spin_lock(&pcp->lock);
-	hit = READ_ONCE(pool->pcp_ok) &&
-	      pcp->count[order] < pool_pcp_high(order) &&
-	      test_and_clear_bit(pool_out_bit(pool, pgoff, order),
-				 pool->out[order]);
-	if (hit) {
-		pcp->slot[order][pcp->count[order]++] = pgoff;
-		pcp->used -= PAGE_SIZE << order;
-		pcp->nr_blocks--;
-		pcp->nr_free += count;
-	}
-	spin_unlock(&pcp->lock);
-	local_irq_restore(flags);
-	return hit;
+	do {
+		old = atomic64_read_acquire(state);
+		if (!READ_ONCE(pool->pcp_ok) ||
+		    pcp_count(old) == pool_pcp_high(order) ||
+		    FIELD_GET(GUNYAH_POOL_PCP_PUSHES, old) >= PCP_OPS_LIMIT) {
+			put_cpu_ptr(pool->pcp);
+			return false;
+		}
+		WRITE_ONCE(pcp->slot[order][pcp_count(old)], pgoff);
+	} while (!atomic64_try_cmpxchg(state, &old,
+				       old + 1 + FIELD_PREP(GUNYAH_POOL_PCP_PUSHES, 1)));
+	put_cpu_ptr(pool->pcp);
+	return true;
+}
+
+/* Push a block on this CPU's stack, under the pool's lock with room for it. */
+static void pool_pcp_push_locked(struct gunyah_pool *pool,
+				 struct gunyah_pool_pcp *pcp, unsigned int order,
+				 unsigned long pgoff)
+	__must_hold(&pool->lock)
+{
+	atomic64_t *state = &pcp->state[order];
+	u64 old = atomic64_read(state);
+
+	WRITE_ONCE(pcp->slot[order][pcp_count(old)], pgoff);
+	atomic64_set_release(state, pcp_next(old, pcp_count(old) + 1));
 }
 
 /* Take a block from genalloc, within max_size_bytes. */
@@ -541,27 +577,24 @@ static unsigned long pool_take(struct gunyah_pool *pool, unsigned int order)
 	__must_hold(&pool->lock)
 {
 	struct genpool_data_align align = { .align = PAGE_SIZE << order };
+	unsigned long addr;
 
-	if (pool_taken(pool) + (PAGE_SIZE << order) > pool->max_size)
+	if (pool->used + (PAGE_SIZE << order) > pool->max_size)
 		return 0;
-	return gen_pool_alloc_algo(pool->gp, PAGE_SIZE << order,
+	addr = gen_pool_alloc_algo(pool->gp, PAGE_SIZE << order,
 				   gen_pool_first_fit_align, &align);
-}
-
-static void pool_hand_out(struct gunyah_pool *pool, unsigned long addr,
-			  unsigned int order)
-	__must_hold(&pool->lock)
-{
-	set_bit(pool_out_bit(pool, pool_pgoff(pool, addr), order),
-		pool->out[order]);
-	pool->used += PAGE_SIZE << order;
-	pool->nr_blocks++;
-	pool->peak_used = max(pool->peak_used, pool_taken(pool));
+	if (addr) {
+		pool->used += PAGE_SIZE << order;
+		pool->nr_blocks++;
+		pool->peak_used = max(pool->peak_used, pool->used);
+	}
+	return addr;
 }
 
 /*
  * Refill this CPU's cache with half its capacity of @order, taking no more
- * than keeps the caches allowed, and hand out the first block taken.
+ * than keeps the caches allowed, and hand out the first block taken. Under
+ * the pool's lock with interrupts off, no one else touches this cache.
  */
 static unsigned long pool_pcp_refill(struct gunyah_pool *pool,
 				     unsigned int order)
@@ -571,27 +604,26 @@ static unsigned long pool_pcp_refill(struct gunyah_pool *pool,
 	unsigned long addr[GUNYAH_POOL_PCP_SLOTS / 2];
 	unsigned int i, n = 0, want;
 
-	spin_lock(&pcp->lock);
-	pool_pcp_fold(pool, pcp);
+	/* Fold the counters, so the fast path never finds them full. */
+	pool_pcp_drain(pool, pcp, order, GUNYAH_POOL_PCP_SLOTS);
 	want = min(pool_pcp_high(order) / 2,
-		   pool_pcp_high(order) - pcp->count[order] + 1);
+		   pool_pcp_high(order) -
+		   pcp_count(atomic64_read(&pcp->state[order])) + 1);
 	while (n < want &&
-	       pool_pcp_allowed(pool, pool_taken(pool) + (PAGE_SIZE << order), 0)) {
+	       pool_pcp_allowed(pool, pool->used + (PAGE_SIZE << order), 0)) {
 		addr[n] = pool_take(pool, order);
 		if (!addr[n])
 			break;
-		pool->cached += PAGE_SIZE << order;
 		n++;
 	}
-	/* Lowest address out first, the next lowest on top of the stack. */
-	for (i = n; i-- > 1;)
-		pcp->slot[order][pcp->count[order]++] = pool_pgoff(pool, addr[i]);
-	spin_unlock(&pcp->lock);
-
 	if (!n)
 		return 0;
-	pool->cached -= PAGE_SIZE << order;
-	pool_hand_out(pool, addr[0], order);
+
+	/* Lowest address out first, the next lowest on top of the stack. */
+	for (i = n; i-- > 1;)
+		pool_pcp_push_locked(pool, pcp, order, pool_pgoff(pool, addr[i]));
+	set_bit(pool_out_bit(pool, pool_pgoff(pool, addr[0]), order),
+		pool->out[order]);
 	return addr[0];
 }
 
@@ -615,21 +647,23 @@ static unsigned long pool_alloc_locked(struct gunyah_pool *pool,
 	}
 
 	/* Entering the range where a watermark may be crossed: be exact. */
-	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool_taken(pool) + bytes, 0))
+	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool->used + bytes, 0))
 		pool_quiesce(pool);
+	free_before = pool->size - pool->used;
 	addr = pool_take(pool, order);
 	if (!addr && pool->pcp_ok) {
 		/* What is short may sit in the caches. */
 		pool_drain_all(pool);
+		free_before = pool->size - pool->used;
 		addr = pool_take(pool, order);
 	}
 	if (addr) {
-		free_before = pool->size - pool->used;
-		pool_hand_out(pool, addr, order);
+		set_bit(pool_out_bit(pool, pool_pgoff(pool, addr), order),
+			pool->out[order]);
 		/* With the caches on, free memory stays above the watermark. */
 		*crossed = !pool->pcp_ok && pool_crossed_low(pool, free_before);
 	} else {
-		*over_max = pool_taken(pool) + bytes > pool->max_size;
+		*over_max = pool->used + bytes > pool->max_size;
 	}
 	pool_pcp_update(pool);
 	return addr;
@@ -666,11 +700,11 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 		      pool->name))
 		return -EINVAL;
 
-	/* The fast path: this CPU's cache. */
-	if (order < GUNYAH_POOL_PCP_ORDERS &&
-	    pool_pcp_alloc(pool, order, !zero, &block)) {
+	/* The fast path: this CPU's cache; it counts its own successes. */
+	if (order < GUNYAH_POOL_PCP_ORDERS && !zero &&
+	    pool_pcp_alloc(pool, order, &block)) {
 		addr = block;
-		goto zero;
+		goto out;
 	}
 
 	for (;;) {
@@ -703,10 +737,6 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 		if (pool_reusable(pool))
 			queue_work(system_freezable_wq, &pool->resize_work);
 	}
-	if (!zero)
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
-
-zero:
 	if (zero) {
 		ret = pool_zero_block(addr, order);
 		if (ret) {
@@ -716,10 +746,11 @@ zero:
 			addr = 0;
 			goto out;
 		}
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 	}
-	*phys = addr;
+	gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 out:
+	if (addr)
+		*phys = addr;
 	trace_gunyah_pool_alloc(order, gfp, addr, ret);
 	return ret;
 }
@@ -757,7 +788,7 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 			     unsigned int order, bool count)
 {
 	unsigned long pgoff = pool_pgoff(pool, phys);
-	bool drain = false;
+	bool drain = false, cleared = false;
 	const char *why = NULL;
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
@@ -768,13 +799,22 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 	if (!IS_ALIGNED(phys, PAGE_SIZE << order))
 		return "misaligned for its order";
 
-	/* The fast path: this CPU's cache. */
-	if (order < GUNYAH_POOL_PCP_ORDERS &&
-	    pool_pcp_free(pool, pgoff, order, count))
-		return NULL;
+	/*
+	 * The fast path: clear the block's bit, then push it on this CPU's
+	 * cache. Until the block is in a cache or back in genalloc this is an
+	 * RCU read-side section, which gunyah_pool_validate() waits out.
+	 */
+	guard(rcu)();
+	if (order < GUNYAH_POOL_PCP_ORDERS && count && READ_ONCE(pool->pcp_ok) &&
+	    test_and_clear_bit(pool_out_bit(pool, pgoff, order), pool->out[order])) {
+		if (pool_pcp_free(pool, pgoff, order))
+			return NULL;
+		cleared = true;
+	}
 
 	scoped_guard(spinlock_irqsave, &pool->lock) {
-		if (!test_and_clear_bit(pool_out_bit(pool, pgoff, order),
+		if (!cleared &&
+		    !test_and_clear_bit(pool_out_bit(pool, pgoff, order),
 					pool->out[order])) {
 			/* Quiesce to tell exactly what is wrong. */
 			pool_quiesce(pool);
@@ -791,22 +831,21 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 			pool_pcp_update(pool);
 			break;
 		}
-		pool->used -= PAGE_SIZE << order;
-		pool->nr_blocks--;
-		if (order < GUNYAH_POOL_PCP_ORDERS && pool->pcp_ok) {
+		if (order < GUNYAH_POOL_PCP_ORDERS && count && pool->pcp_ok) {
 			struct gunyah_pool_pcp *pcp = this_cpu_ptr(pool->pcp);
+			unsigned int n = pcp_count(atomic64_read(&pcp->state[order]));
 
-			/* This CPU's cache is likely full: spill half of it. */
-			spin_lock(&pcp->lock);
-			pool_pcp_fold(pool, pcp);
-			if (pcp->count[order] == pool_pcp_high(order))
-				pool_pcp_drain(pool, pcp, order,
-					       pool_pcp_high(order) / 2);
-			pcp->slot[order][pcp->count[order]++] = pgoff;
-			pool->cached += PAGE_SIZE << order;
-			spin_unlock(&pcp->lock);
+			/* The cache is full, or its counters are: spill, fold. */
+			pool_pcp_drain(pool, pcp, order,
+				       n == pool_pcp_high(order) ? n / 2 : n);
+			pool_pcp_push_locked(pool, pcp, order, pgoff);
+			gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
 		} else {
 			gen_pool_free(pool->gp, phys, PAGE_SIZE << order);
+			pool->used -= PAGE_SIZE << order;
+			pool->nr_blocks--;
+			if (count)
+				gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
 		}
 		pool_pcp_update(pool);
 		/* With the caches on, the pool is not near its draining point. */
@@ -816,8 +855,6 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 	}
 	if (drain)
 		queue_work(system_freezable_wq, &pool->resize_work);
-	if (!why && count)
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
 	return why;
 }
 
@@ -1287,19 +1324,21 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
  */
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
 {
+	u64 field = item == GUNYAH_POOL_STAT_FREE ? GUNYAH_POOL_PCP_PUSHES :
+						    GUNYAH_POOL_PCP_POPS;
 	u64 n = atomic64_read(&pool->stats[item]);
-	unsigned long flags;
-	unsigned int cpu;
+	unsigned int cpu, o;
 
 	if (item != GUNYAH_POOL_STAT_ALLOC_SUCCESS &&
 	    item != GUNYAH_POOL_STAT_FREE)
 		return n;
-	for_each_possible_cpu(cpu) {
-		struct gunyah_pool_pcp *pcp = per_cpu_ptr(pool->pcp, cpu);
-
-		spin_lock_irqsave(&pcp->lock, flags);
-		n += item == GUNYAH_POOL_STAT_FREE ? pcp->nr_free : pcp->nr_alloc;
-		spin_unlock_irqrestore(&pcp->lock, flags);
+	/* Folding moves counts from a cache to the atomic: read under the lock. */
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		n = atomic64_read(&pool->stats[item]);
+		for_each_possible_cpu(cpu)
+			for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+				n += (atomic64_read(&per_cpu_ptr(pool->pcp, cpu)->state[o]) &
+				      field) >> __bf_shf(field);
 	}
 	return n;
 }
@@ -1371,6 +1410,17 @@ static int pool_validate_order(struct gunyah_pool *pool, unsigned int order,
 	return bad;
 }
 
+static unsigned long pool_pcp_cached(struct gunyah_pool *pool)
+{
+	unsigned long n = 0;
+	unsigned int cpu, o;
+
+	for_each_possible_cpu(cpu)
+		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+			n += pcp_count(atomic64_read(&per_cpu_ptr(pool->pcp, cpu)->state[o]));
+	return n;
+}
+
 static int pool_validate(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
@@ -1381,9 +1431,9 @@ static int pool_validate(struct gunyah_pool *pool)
 
 	lockdep_assert_held(&pool->lock);
 
-	bad += pool_check(pool, !pool->pcp_ok && !pool->cached,
-			  "caches on or holding %llu bytes while quiesced",
-			  pool->cached);
+	bad += pool_check(pool, !pool->pcp_ok && !pool_pcp_cached(pool),
+			  "caches on or holding %lu blocks while quiesced",
+			  pool_pcp_cached(pool));
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
 		bad += pool_validate_order(pool, o, &blocks, &block_pages);
 
@@ -1455,22 +1505,32 @@ static int pool_validate(struct gunyah_pool *pool)
  * gunyah_pool_validate() - cross-check a pool's books against its counters
  * @pool:	the pool
  *
- * Drains the per-CPU caches, then walks every block handed out, from the
- * @out bitmaps, and checks that each lies in the region on pages genalloc
- * has handed out, that no two overlap, that together they account for every
- * used page, and that the byte counters and tunables agree with them and
- * with each other. Each mismatch is logged.
+ * Turns the per-CPU caches off, waits until no CPU is between a block's bit
+ * and a cache (those steps are RCU read-side sections), and drains them; then
+ * walks every block handed out, from the @out bitmaps, and checks that each
+ * lies in the region on pages genalloc has handed out, that no two overlap,
+ * that together they account for every used page, and that the byte
+ * counters and tunables agree with them and with each other. Each mismatch
+ * is logged.
  *
- * Context: any context; holds the pool's lock for a walk of the bitmaps.
+ * Context: process context, may sleep; holds the pool's lock for a walk of
+ * the bitmaps.
  * Return: 0 if the books are consistent, else -EUCLEAN.
  */
 int gunyah_pool_validate(struct gunyah_pool *pool)
 {
 	int ret;
 
+	might_sleep();
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		pool->pcp_off++;
+		pool_quiesce(pool);
+	}
+	synchronize_rcu();
 	scoped_guard(spinlock_irqsave, &pool->lock) {
 		pool_quiesce(pool);
 		ret = pool_validate(pool);
+		pool->pcp_off--;
 		pool_pcp_update(pool);
 	}
 	return ret;

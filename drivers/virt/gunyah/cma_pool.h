@@ -69,25 +69,26 @@ enum gunyah_pool_tunable {
 #define GUNYAH_POOL_PCP_ORDERS		5
 #define GUNYAH_POOL_PCP_SLOTS		16
 
+/*
+ * The state of one order's stack in a CPU's cache, one atomic word changed
+ * by cmpxchg: the number of blocks cached, a generation bumped by every
+ * change other than a push or pop (refill, spill, drain), and the pushes
+ * and pops since the pool last folded them into its counters.
+ */
+#define GUNYAH_POOL_PCP_COUNT		GENMASK_ULL(4, 0)
+#define GUNYAH_POOL_PCP_GEN		GENMASK_ULL(15, 5)
+#define GUNYAH_POOL_PCP_POPS		GENMASK_ULL(39, 16)
+#define GUNYAH_POOL_PCP_PUSHES		GENMASK_ULL(63, 40)
+
 /**
  * struct gunyah_pool_pcp - one CPU's cache of free blocks
- * @lock:	taken by this CPU with interrupts off, and by others only
- *		under the pool's lock, to drain the cache
- * @used:	bytes this CPU handed out from its cache minus bytes freed
- *		into it, since the pool last folded them into its books
- * @nr_blocks:	the same, in blocks
- * @nr_alloc:	blocks handed out from the cache, ever
- * @nr_free:	blocks freed into the cache, ever
- * @count:	cached blocks of each order
- * @slot:	the cached blocks of each order, as page offsets; a stack
+ * @state:	for each order, the stack's state; see GUNYAH_POOL_PCP_COUNT
+ * @slot:	for each order, the cached blocks as page offsets, a stack.
+ *		Only the CPU pushes; other CPUs only empty it, under the pool's
+ *		lock, and every change is published by a cmpxchg of @state.
  */
 struct gunyah_pool_pcp {
-	spinlock_t lock;		/* see @lock above */
-	s64 used;
-	long nr_blocks;
-	u64 nr_alloc;
-	u64 nr_free;
-	u8 count[GUNYAH_POOL_PCP_ORDERS];
+	atomic64_t state[GUNYAH_POOL_PCP_ORDERS];
 	u32 slot[GUNYAH_POOL_PCP_ORDERS][GUNYAH_POOL_PCP_SLOTS];
 };
 
@@ -121,13 +122,12 @@ struct gunyah_pool_pcp {
  * @chunk:		the single chunk of @gp; its bitmap marks used pages
  * @pcp_ok:		the caches may be used; when false they are empty and
  *			the books below are exact. Read without @lock.
- * @nr_blocks:		blocks handed out and not yet freed, as of the last fold
- *			of the caches' counters
+ * @pcp_off:		holders that need the caches off, e.g. the validator
+ * @nr_blocks:		blocks genalloc has handed out: to callers, or to the
+ *			caches; exactly those handed out while the caches are off
  * @size:		bytes the pool holds now, free, cached and used
- * @used:		bytes handed out and not yet freed, as of the last fold
- * @cached:		bytes in the caches, as of the last fold; @used + @cached
- *			is always exact: it is what genalloc has handed out
- * @peak_used:		highest @used + @cached since boot or the last reset
+ * @used:		bytes genalloc has handed out, like @nr_blocks
+ * @peak_used:		highest @used since boot or the last reset
  * @committed:		sum of outstanding reservations, in bytes
  * @min_size:		the pool never shrinks below this many bytes
  * @max_size:		the pool never grows above, nor hands out more than,
@@ -159,10 +159,10 @@ struct gunyah_pool {
 	struct gen_pool_chunk *chunk;
 	unsigned long *held;
 	bool pcp_ok;
+	unsigned int pcp_off;
 	unsigned long nr_blocks;
 	u64 size;
 	u64 used;
-	u64 cached;
 	u64 peak_used;
 	u64 committed;
 	u64 min_size;
