@@ -36,9 +36,12 @@ def suite(lane, request):
     suites = [t for t in root.subtests if t.name == 'gunyah_pool']
     assert suites, 'suite gunyah_pool did not run'
     suites[0].boot = b
-    for line in b.lines(r'fail-nth sweep: '):
-        harness.note(f'kunit [{request.param}-{lane}]: ' +
-                     line.split('fail-nth sweep: ', 1)[1].strip())
+    # pytest may set a module fixture up again for the same boot: note once.
+    if not getattr(b, 'noted', False):
+        b.noted = True
+        for line in b.lines(r'fail-nth sweep: '):
+            harness.note(f'kunit [{request.param}-{lane}]: ' +
+                         line.split('fail-nth sweep: ', 1)[1].strip())
     return suites[0]
 
 
@@ -55,7 +58,16 @@ def test_case(suite, case):
     assert found, f'{case} never reported a result (CRASHED)'
     t = found[0]
     if t.status.name == 'SKIPPED':
-        why = suite.boot.lines(rf'ok \d+ {case} # SKIP')
-        pytest.skip(f'{case}: {why[0].split("# SKIP", 1)[1].strip() if why else "?"}')
+        # A parameterised case skips by its parameters, which give the reason.
+        log = suite.boot.log
+        sub = re.search(rf'# Subtest: {case}\r?\n', log)
+        start = sub.start() if sub else 0
+        end = re.search(rf'ok \d+ {case}\b[^\n]*', log[start:])
+        block = ''
+        if end:
+            block = log[start:start + end.end()] if start else end.group(0)
+        why = [w.strip() for w in re.findall(r'# SKIP (\S[^\n]*)', block)]
+        why = list(dict.fromkeys(why))
+        pytest.skip(f'{case}: {"; ".join(why) if why else "?"}')
     params = [f'{s.name}: {s.status.name}' for s in t.subtests]
     assert t.status.name == 'SUCCESS', '\n'.join(t.log + params)
