@@ -424,6 +424,19 @@ static inline u64 pcp_next(u64 state, unsigned int count)
 			  FIELD_GET(GUNYAH_POOL_PCP_GEN, state) + 1);
 }
 
+/* One field of every CPU's stack states, @mask, summed. */
+static u64 pool_pcp_sum(struct gunyah_pool *pool, u64 mask)
+{
+	unsigned int cpu, o;
+	u64 n = 0;
+
+	for_each_possible_cpu(cpu)
+		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+			n += (atomic64_read(&per_cpu_ptr(pool->pcp, cpu)->state[o]) &
+			      mask) >> __ffs64(mask);
+	return n;
+}
+
 /* Whether the caches may be used with @taken bytes out of genalloc. */
 static bool pool_pcp_allowed(const struct gunyah_pool *pool, u64 taken,
 			     u64 slack)
@@ -1324,22 +1337,17 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
  */
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
 {
-	u64 field = item == GUNYAH_POOL_STAT_FREE ? GUNYAH_POOL_PCP_PUSHES :
-						    GUNYAH_POOL_PCP_POPS;
-	u64 n = atomic64_read(&pool->stats[item]);
-	unsigned int cpu, o;
+	u64 n;
 
 	if (item != GUNYAH_POOL_STAT_ALLOC_SUCCESS &&
 	    item != GUNYAH_POOL_STAT_FREE)
-		return n;
+		return atomic64_read(&pool->stats[item]);
 	/* Folding moves counts from a cache to the atomic: read under the lock. */
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		n = atomic64_read(&pool->stats[item]);
-		for_each_possible_cpu(cpu)
-			for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-				n += (atomic64_read(&per_cpu_ptr(pool->pcp, cpu)->state[o]) &
-				      field) >> __bf_shf(field);
-	}
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		n = atomic64_read(&pool->stats[item]) +
+		    pool_pcp_sum(pool, item == GUNYAH_POOL_STAT_FREE ?
+				       GUNYAH_POOL_PCP_PUSHES :
+				       GUNYAH_POOL_PCP_POPS);
 	return n;
 }
 
@@ -1410,17 +1418,6 @@ static int pool_validate_order(struct gunyah_pool *pool, unsigned int order,
 	return bad;
 }
 
-static unsigned long pool_pcp_cached(struct gunyah_pool *pool)
-{
-	unsigned long n = 0;
-	unsigned int cpu, o;
-
-	for_each_possible_cpu(cpu)
-		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-			n += pcp_count(atomic64_read(&per_cpu_ptr(pool->pcp, cpu)->state[o]));
-	return n;
-}
-
 static int pool_validate(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
@@ -1431,9 +1428,10 @@ static int pool_validate(struct gunyah_pool *pool)
 
 	lockdep_assert_held(&pool->lock);
 
-	bad += pool_check(pool, !pool->pcp_ok && !pool_pcp_cached(pool),
-			  "caches on or holding %lu blocks while quiesced",
-			  pool_pcp_cached(pool));
+	bad += pool_check(pool, !pool->pcp_ok &&
+			  !pool_pcp_sum(pool, GUNYAH_POOL_PCP_COUNT),
+			  "caches on or holding %llu blocks while quiesced",
+			  pool_pcp_sum(pool, GUNYAH_POOL_PCP_COUNT));
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
 		bad += pool_validate_order(pool, o, &blocks, &block_pages);
 
