@@ -16,19 +16,10 @@
  * external abort, and the host would panic. Modules may not unmap pages from
  * the linear map themselves, so this built-in pool hands out only memory
  * that is not in the linear map: a reserved-memory region marked ``no-map``,
- * never mapped at all, or one marked ``reusable``, a CMA area that Linux uses
- * for movable pages until the pool takes it. Guest memory does not come from
- * here; it goes through guest_memfd.
- *
- * A reusable pool moves memory in chunks of 4 MiB (one block of the largest
- * order): cma_alloc() a chunk, take every page out of the linear map, flush
- * the kernel TLB once for the chunk, and only then let the allocator hand it
- * out; a chunk goes back to the linear map and then to CMA only when nothing
- * in it is handed out. GFP_KERNEL allocations grow the pool when it is
- * short; a worker refills it below the low watermark up to the high one and
- * drains it above the high watermark plus a chunk, so it does not thrash.
- * While a reusable pool holds any chunk, hibernation is refused: it would
- * copy every page it believes is RAM through the linear map.
+ * never mapped at all. Guest memory does not come from here; it goes through
+ * guest_memfd.
+ * A region marked ``reusable`` instead is a CMA area that Linux uses for
+ * movable pages until the pool takes it; see "Reusable mode".
  *
  * Allocator: genalloc over the whole region with one bit per page, asked
  * for naturally aligned blocks (gen_pool_first_fit_align()), behind per-CPU
@@ -51,8 +42,7 @@
  * in one step. The per-CPU caches take no lock: see "Per-CPU caches" below.
  * Event counters are atomics, or fields of a cache's state word. The
  * pool is set up once at subsys_initcall and never torn down; callers find
- * it through gunyah_pool_get(), which is NULL until then. A mutex serialises
- * growing and shrinking, which sleep; no spinlock is held across them.
+ * it through gunyah_pool_get(), which is NULL until then.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -60,7 +50,6 @@
 #include <linux/bitfield.h>
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
-#include <linux/cma.h>
 #include <linux/export.h>
 #include <linux/fault-inject.h>
 #include <linux/genalloc.h>
@@ -78,16 +67,11 @@
 #include <linux/percpu.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
-#include <linux/set_memory.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/suspend.h>
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
-#include <linux/workqueue.h>
-
-#include <asm/tlbflush.h>
 
 #include "cma_pool.h"
 
@@ -107,14 +91,10 @@ struct gunyah_pool_region {
 	phys_addr_t base;
 	phys_addr_t size;
 	enum gunyah_pool_mode mode;
-	struct cma *cma;
+	struct cma *cma;	/* reusable: the CMA area declared over it */
 };
 
 static struct gunyah_pool_region gunyah_pool_region __initdata;
-
-static void pool_resize_workfn(struct work_struct *work);
-static void pool_quiesce(struct gunyah_pool *pool);
-static void pool_pcp_update(struct gunyah_pool *pool);
 
 static struct gunyah_pool gunyah_pool_instance;
 
@@ -134,7 +114,12 @@ struct gunyah_pool *gunyah_pool_get(void)
 
 const char *gunyah_pool_mode_name(const struct gunyah_pool *pool)
 {
-	return pool->mode == GUNYAH_POOL_REUSABLE ? "reusable" : "no-map";
+	static const char * const names[] = {
+		[GUNYAH_POOL_NO_MAP]	= "no-map",
+		[GUNYAH_POOL_REUSABLE]	= "reusable",
+	};
+
+	return names[pool->mode];
 }
 
 static inline unsigned long pool_pgoff(const struct gunyah_pool *pool,
@@ -146,22 +131,6 @@ static inline unsigned long pool_pgoff(const struct gunyah_pool *pool,
 static inline unsigned long pool_pages(const struct gunyah_pool *pool)
 {
 	return pool->capacity >> PAGE_SHIFT;
-}
-
-static inline bool pool_reusable(const struct gunyah_pool *pool)
-{
-	return pool->mode == GUNYAH_POOL_REUSABLE;
-}
-
-static inline unsigned long pool_chunks(const struct gunyah_pool *pool)
-{
-	return pool->capacity / GUNYAH_POOL_CHUNK_BYTES;
-}
-
-/* Bytes genalloc may hand out from: the region, or the chunks held. */
-static u64 pool_held(const struct gunyah_pool *pool)
-{
-	return pool_reusable(pool) ? pool->size : pool->capacity;
 }
 
 static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
@@ -203,20 +172,15 @@ static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
  * @name:	name for messages; must outlive the pool
  * @base:	physical start of the region, page aligned
  * @size:	size of the region in bytes, page aligned
- * @mode:	how the region is kept out of the linear map
- * @cma:	for %GUNYAH_POOL_REUSABLE, the CMA area over the region
  *
- * A no-map pool holds the whole region from the start; a reusable pool
- * starts empty and grows from @cma.
+ * The pool holds the whole region from the start, as a no-map pool does.
  *
  * Context: process context, may sleep.
  * Return: 0, -EINVAL for a region of more than 2^32 pages, or -ENOMEM.
  */
 int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
-		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode,
-		     struct cma *cma)
+		     phys_addr_t base, size_t size)
 {
-	struct genpool_data_fixed whole = { .offset = 0 };
 	unsigned long *out, longs = 0;
 	unsigned int o;
 	int i, ret;
@@ -230,11 +194,8 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	pool->name = name;
 	pool->base = base;
 	pool->capacity = size;
-	pool->mode = mode;
-	pool->cma = cma;
+	pool->mode = GUNYAH_POOL_NO_MAP;
 	spin_lock_init(&pool->lock);
-	mutex_init(&pool->resize_lock);
-	INIT_WORK(&pool->resize_work, pool_resize_workfn);
 
 	pool->gp = gen_pool_create(PAGE_SHIFT, NUMA_NO_NODE);
 	if (!pool->gp)
@@ -267,35 +228,16 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 		pool->pcp_slack += (u64)pool_pcp_high(o) << (PAGE_SHIFT + o);
 	pool->pcp_slack *= num_possible_cpus();
 
-	if (mode == GUNYAH_POOL_REUSABLE) {
-		pool->held = bitmap_zalloc(pool_chunks(pool), GFP_KERNEL);
-		if (!pool->held) {
-			ret = -ENOMEM;
-			goto err_free_pcp;
-		}
-		/* Nothing is held yet: mark the whole region in use. */
-		if (gen_pool_alloc_algo(pool->gp, size, gen_pool_fixed_alloc,
-					&whole) != base) {
-			ret = -ENOMEM;
-			goto err_free_held;
-		}
-	} else {
-		pool->size = size;
-	}
-
+	pool->size = size;
 	pool->max_size = size;
 	pool->high_wmark = size;
 	pool->overcommit_ratio = 100;
 	for (i = 0; i < NR_GUNYAH_POOL_STATS; i++)
 		atomic64_set(&pool->stats[i], 0);
 	scoped_guard(spinlock_irqsave, &pool->lock)
-		pool_pcp_update(pool);
+		gunyah_pool_pcp_update(pool);
 	return 0;
 
-err_free_held:
-	bitmap_free(pool->held);
-err_free_pcp:
-	free_percpu(pool->pcp);
 err_free_out:
 	kvfree(pool->out[0]);
 err_destroy_genpool:
@@ -309,8 +251,9 @@ err_destroy_genpool:
  * @pool:	pool with nothing handed out
  *
  * Only no-map pools made for tests are destroyed; the system's pool lives
- * forever. A pool that still has blocks out is leaked with a warning rather
- * than letting genalloc BUG().
+ * forever. A pool that still has pages allocated in genalloc (blocks out,
+ * or a reusable pool's chunks) is leaked with a warning rather than letting
+ * genalloc BUG().
  *
  * Context: process context, may sleep.
  */
@@ -319,10 +262,10 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 	might_sleep();
 
 	scoped_guard(spinlock_irqsave, &pool->lock)
-		pool_quiesce(pool);
-	if (WARN_ONCE(pool->used || pool_reusable(pool),
-		      "%s: cannot destroy with %llu bytes in use\n",
-		      pool->name, pool->used))
+		gunyah_pool_quiesce(pool);
+	if (WARN_ONCE(gen_pool_avail(pool->gp) != gen_pool_size(pool->gp),
+		      "%s: cannot destroy with %zu bytes in use\n", pool->name,
+		      gen_pool_size(pool->gp) - gen_pool_avail(pool->gp)))
 		return;
 	gen_pool_destroy(pool->gp);
 	free_percpu(pool->pcp);
@@ -378,6 +321,8 @@ static void pool_notify_low(struct gunyah_pool *pool, u64 free)
 	trace_gunyah_pool_low_watermark(free, READ_ONCE(pool->low_wmark));
 	if (pool->free_kn)
 		sysfs_notify_dirent(pool->free_kn);
+	if (gunyah_pool_reusable(pool))
+		gunyah_pool_kick(pool);
 }
 
 /*
@@ -446,9 +391,12 @@ static bool pool_pcp_allowed(const struct gunyah_pool *pool, u64 taken,
 
 	if (pool->pcp_off || free < pool->low_wmark + slack)
 		return false;
-	return !pool_reusable(pool) ||
-	       free + slack + pool->pcp_slack <
-	       pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
+	/* A reusable pool drains from a chunk above the high watermark. */
+	if (gunyah_pool_reusable(pool) &&
+	    free + slack + pool->pcp_slack >=
+	    pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES)
+		return false;
+	return true;
 }
 
 /*
@@ -504,7 +452,7 @@ static void pool_drain_all(struct gunyah_pool *pool)
  * each drain changes that state after the store here, so once a cache is
  * drained its CPU sees the caches off and pushes nothing more.
  */
-static void pool_quiesce(struct gunyah_pool *pool)
+void gunyah_pool_quiesce(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
 	WRITE_ONCE(pool->pcp_ok, false);
@@ -512,11 +460,11 @@ static void pool_quiesce(struct gunyah_pool *pool)
 }
 
 /* After the books changed: turn the caches off or on, with hysteresis. */
-static void pool_pcp_update(struct gunyah_pool *pool)
+void gunyah_pool_pcp_update(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
 	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool->used, 0))
-		pool_quiesce(pool);
+		gunyah_pool_quiesce(pool);
 	else if (!pool->pcp_ok &&
 		 pool_pcp_allowed(pool, pool->used, pool->pcp_slack))
 		WRITE_ONCE(pool->pcp_ok, true);
@@ -661,7 +609,7 @@ static unsigned long pool_alloc_locked(struct gunyah_pool *pool,
 
 	/* Entering the range where a watermark may be crossed: be exact. */
 	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool->used + bytes, 0))
-		pool_quiesce(pool);
+		gunyah_pool_quiesce(pool);
 	free_before = pool->size - pool->used;
 	addr = pool_take(pool, order);
 	if (!addr && pool->pcp_ok) {
@@ -678,7 +626,7 @@ static unsigned long pool_alloc_locked(struct gunyah_pool *pool,
 	} else {
 		*over_max = pool->used + bytes > pool->max_size;
 	}
-	pool_pcp_update(pool);
+	gunyah_pool_pcp_update(pool);
 	return addr;
 }
 
@@ -698,7 +646,7 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 			    gfp_t gfp, phys_addr_t *phys)
 {
-	bool zero = gfp & __GFP_ZERO, crossed = false;
+	bool zero = gfp & __GFP_ZERO, crossed = false, over_max = false;
 	unsigned long addr = 0;
 	phys_addr_t block;
 	u64 free = 0;
@@ -720,36 +668,22 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 		goto out;
 	}
 
-	for (;;) {
-		bool over_max = false;
-
+	do {
 		scoped_guard(spinlock_irqsave, &pool->lock) {
 			addr = pool_alloc_locked(pool, order, &over_max, &crossed);
 			free = pool->size - pool->used;
 		}
-		if (addr || over_max || !pool_reusable(pool))
-			break;
-		/* Short of memory: only a caller that may sleep grows the pool. */
-		if (!gfpflags_allow_blocking(gfp)) {
-			queue_work(system_freezable_wq, &pool->resize_work);
-			break;
-		}
-		scoped_guard(mutex, &pool->resize_lock)
-			ret = gunyah_pool_grow(pool);
-		if (ret)
-			break;
-	}
+		/* A reusable pool short of memory within max_size may grow. */
+	} while (!addr && !over_max && gunyah_pool_reusable(pool) &&
+		 gunyah_pool_grow_for(pool, gfp));
 
 	if (!addr) {
 		ret = -ENOMEM;
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
 		goto out;
 	}
-	if (crossed) {
+	if (crossed)
 		pool_notify_low(pool, free);
-		if (pool_reusable(pool))
-			queue_work(system_freezable_wq, &pool->resize_work);
-	}
 	if (zero) {
 		ret = pool_zero_block(addr, order);
 		if (ret) {
@@ -791,6 +725,14 @@ static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
 	return 0;
 }
 
+/* Whether the block of @order at @pgoff, or any block overlapping it, is out. */
+bool gunyah_pool_block_out(struct gunyah_pool *pool, unsigned long pgoff,
+			   unsigned int order)
+{
+	return test_bit(pool_out_bit(pool, pgoff, order), pool->out[order]) ||
+	       pool_block_overlap(pool, pgoff, order);
+}
+
 /*
  * Give a block back: into this CPU's cache when it can, else to genalloc.
  * The block must be handed out with this order: its bit in @out is cleared
@@ -801,7 +743,7 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 			     unsigned int order, bool count)
 {
 	unsigned long pgoff = pool_pgoff(pool, phys);
-	bool drain = false, cleared = false;
+	bool cleared = false;
 	const char *why = NULL;
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
@@ -830,7 +772,7 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 		    !test_and_clear_bit(pool_out_bit(pool, pgoff, order),
 					pool->out[order])) {
 			/* Quiesce to tell exactly what is wrong. */
-			pool_quiesce(pool);
+			gunyah_pool_quiesce(pool);
 			switch (pool_block_overlap(pool, pgoff, order)) {
 			case -1:
 				why = "order larger than allocated";
@@ -841,7 +783,7 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 			default:
 				why = "not allocated (double free?)";
 			}
-			pool_pcp_update(pool);
+			gunyah_pool_pcp_update(pool);
 			break;
 		}
 		if (order < GUNYAH_POOL_PCP_ORDERS && count && pool->pcp_ok) {
@@ -860,14 +802,10 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 			if (count)
 				gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
 		}
-		pool_pcp_update(pool);
-		/* With the caches on, the pool is not near its draining point. */
-		drain = pool_reusable(pool) && !pool->pcp_ok &&
-			pool->size - pool->used >=
-			pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES;
+		gunyah_pool_pcp_update(pool);
+		if (gunyah_pool_reusable(pool))
+			gunyah_pool_check_drain(pool);
 	}
-	if (drain)
-		queue_work(system_freezable_wq, &pool->resize_work);
 	return why;
 }
 
@@ -897,240 +835,6 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 	}
 	trace_gunyah_pool_free(phys, order, 0);
 	return 0;
-}
-
-/* ---- Reusable mode: moving chunks between CMA and the pool ---- */
-
-/*
- * Take pages [@from, @to) of a chunk out of the linear map, then flush the
- * kernel TLB once for the whole chunk. set_direct_map_*() succeed without
- * doing anything when the linear map is not page granular, so check the
- * effect too.
- */
-static int pool_unmap_pages(struct gunyah_pool *pool, struct page *page,
-			    unsigned long from, unsigned long to)
-{
-	unsigned long addr = (unsigned long)page_address(page);
-	unsigned long i;
-	int ret = 0;
-
-	for (i = from; i < to && !ret; i++)
-		ret = set_direct_map_invalid_noflush(page + i);
-	flush_tlb_kernel_range(addr, addr + GUNYAH_POOL_CHUNK_BYTES);
-	atomic64_inc(&pool->tlb_flushes);
-	if (!ret && to > from && (kernel_page_present(page + from) ||
-				  kernel_page_present(page + to - 1)))
-		ret = -EPERM;
-	return ret;
-}
-
-/*
- * Put every page of a chunk back in the linear map; invalid to valid needs no
- * TLB flush, as invalid entries are never cached. On failure, take the pages
- * already mapped out again, so the chunk is either wholly mapped or wholly
- * not; if even that fails, return -EIO: the chunk is in neither state.
- */
-static int pool_map_chunk(struct gunyah_pool *pool, struct page *page)
-{
-	unsigned long i;
-	int ret = 0;
-
-	if (gunyah_pool_should_fail(GUNYAH_POOL_FAULT_REMAP))
-		return -ENOMEM;
-	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES && !ret; i++)
-		ret = set_direct_map_default_noflush(page + i);
-	if (ret && pool_unmap_pages(pool, page, 0, i))
-		return -EIO;
-	return ret;
-}
-
-/* A chunk in neither state must never reach the page allocator nor a caller. */
-static void pool_quarantine(struct gunyah_pool *pool, struct page *page)
-{
-	phys_addr_t phys = page_to_phys(page);
-
-	pool->nr_quarantined++;
-	pr_err("%s: chunk at %pa is half mapped; keeping it out of CMA and the pool\n",
-	       pool->name, &phys);
-}
-
-/* Hand an unmapped chunk to the allocator. */
-static u64 pool_add_chunk(struct gunyah_pool *pool, phys_addr_t phys)
-{
-	guard(spinlock_irqsave)(&pool->lock);
-	gen_pool_free(pool->gp, phys, GUNYAH_POOL_CHUNK_BYTES);
-	__set_bit((phys - pool->base) / GUNYAH_POOL_CHUNK_BYTES, pool->held);
-	pool->size += GUNYAH_POOL_CHUNK_BYTES;
-	pool_pcp_update(pool);
-	return pool->size;
-}
-
-/**
- * gunyah_pool_grow() - move one chunk from CMA into a reusable pool
- * @pool:	a reusable pool
- *
- * Context: process context, may sleep; holds @pool->resize_lock.
- * Return: 0; -ENOSPC if a chunk more would pass max_size_bytes; -EBUSY while
- * hibernation is in progress; -ENOMEM if CMA has no free chunk; -EPERM if the
- * chunk could not be taken out of the linear map.
- */
-int gunyah_pool_grow(struct gunyah_pool *pool)
-{
-	struct page *page;
-	phys_addr_t phys;
-	u64 size = 0;
-	int ret = 0;
-
-	lockdep_assert_held(&pool->resize_lock);
-	might_sleep();
-
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		if (pool->frozen)
-			ret = -EBUSY;
-		else if (pool->size + GUNYAH_POOL_CHUNK_BYTES > pool->max_size)
-			ret = -ENOSPC;
-	}
-	if (ret)
-		return ret;
-
-	page = NULL;
-	if (!gunyah_pool_should_fail(GUNYAH_POOL_FAULT_CMA))
-		page = cma_alloc(pool->cma, GUNYAH_POOL_CHUNK_PAGES,
-				 GUNYAH_POOL_CHUNK_ORDER, true);
-	if (!page) {
-		ret = -ENOMEM;
-		goto out_fail;
-	}
-	phys = page_to_phys(page);
-	ret = pool_unmap_pages(pool, page, 0, GUNYAH_POOL_CHUNK_PAGES);
-	if (!ret && gunyah_pool_should_fail(GUNYAH_POOL_FAULT_UNMAP))
-		ret = -ENOMEM;
-	if (ret)
-		goto err_map;
-
-	size = pool_add_chunk(pool, phys);
-	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
-	trace_gunyah_pool_grow(phys, size, 0);
-	return 0;
-
-err_map:
-	if (pool_map_chunk(pool, page))
-		pool_quarantine(pool, page);
-	else
-		cma_release(pool->cma, page, GUNYAH_POOL_CHUNK_PAGES);
-out_fail:
-	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW_FAIL);
-	trace_gunyah_pool_grow(0, READ_ONCE(pool->size), ret);
-	return ret;
-}
-
-/**
- * gunyah_pool_shrink() - give one entirely free chunk back to CMA
- * @pool:	a reusable pool
- *
- * The chunk leaves the allocator first, then returns to the linear map, and
- * only then to CMA. The highest free chunk goes first. If the chunk cannot be
- * mapped again it is still wholly unmapped, so it goes back into the pool and
- * the pool is as it was; only a chunk left half mapped is quarantined.
- *
- * Context: process context, may sleep; holds @pool->resize_lock.
- * Return: 0; -EBUSY if no chunk is entirely free or the pool is at
- * min_size_bytes; another errno if the chunk could not be mapped again.
- */
-int gunyah_pool_shrink(struct gunyah_pool *pool)
-{
-	struct genpool_data_fixed at;
-	unsigned long c, addr = 0;
-	struct page *page;
-	u64 size = 0;
-	int ret;
-
-	lockdep_assert_held(&pool->resize_lock);
-	might_sleep();
-
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		/* Cached blocks would keep their chunks busy. */
-		pool_quiesce(pool);
-		if (pool->size < pool->min_size + GUNYAH_POOL_CHUNK_BYTES &&
-		    pool->size <= pool->max_size)
-			break;
-		for (c = pool_chunks(pool); c-- > 0 && !addr;) {
-			if (!test_bit(c, pool->held))
-				continue;
-			at.offset = c * GUNYAH_POOL_CHUNK_BYTES;
-			addr = gen_pool_alloc_algo(pool->gp,
-						   GUNYAH_POOL_CHUNK_BYTES,
-						   gen_pool_fixed_alloc, &at);
-		}
-		if (!addr)
-			break;
-		__clear_bit((addr - pool->base) / GUNYAH_POOL_CHUNK_BYTES,
-			    pool->held);
-		pool->size -= GUNYAH_POOL_CHUNK_BYTES;
-		size = pool->size;
-	}
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		pool_pcp_update(pool);
-	if (!addr)
-		return -EBUSY;
-
-	page = phys_to_page(addr);
-	ret = pool_map_chunk(pool, page);
-	if (ret == -EIO)
-		pool_quarantine(pool, page);
-	else if (ret)
-		size = pool_add_chunk(pool, addr);
-	else
-		cma_release(pool->cma, page, GUNYAH_POOL_CHUNK_PAGES);
-	if (!ret)
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_SHRINK);
-	trace_gunyah_pool_shrink(addr, size, ret);
-	return ret;
-}
-
-/**
- * gunyah_pool_resize() - bring a reusable pool within its limits
- * @pool:	a reusable pool
- *
- * Grows to min_size_bytes; when free memory is below the low watermark,
- * refills until it reaches the high watermark; then gives back chunks while
- * the pool is above max_size_bytes, or while free memory stays at or above
- * the high watermark with a chunk fewer. The chunk of difference between
- * where refilling stops and draining starts keeps the pool from thrashing.
- *
- * Context: process context, may sleep.
- */
-void gunyah_pool_resize(struct gunyah_pool *pool)
-{
-	struct gunyah_pool_usage u;
-	bool refill;
-
-	might_sleep();
-	if (!pool_reusable(pool))
-		return;
-
-	scoped_guard(mutex, &pool->resize_lock) {
-		gunyah_pool_usage(pool, &u);
-		while (u.size < u.min_size && !gunyah_pool_grow(pool))
-			gunyah_pool_usage(pool, &u);
-		refill = u.free < u.low_wmark;
-		while (refill && u.free < u.high_wmark && !gunyah_pool_grow(pool))
-			gunyah_pool_usage(pool, &u);
-		for (;;) {
-			gunyah_pool_usage(pool, &u);
-			if (u.size <= u.max_size &&
-			    (u.size < u.min_size + GUNYAH_POOL_CHUNK_BYTES ||
-			     u.free < u.high_wmark + GUNYAH_POOL_CHUNK_BYTES))
-				break;
-			if (gunyah_pool_shrink(pool))
-				break;
-		}
-	}
-}
-
-static void pool_resize_workfn(struct work_struct *work)
-{
-	gunyah_pool_resize(container_of(work, struct gunyah_pool, resize_work));
 }
 
 /* ---- Reservations and tunables ---- */
@@ -1234,7 +938,7 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 
 	scoped_guard(spinlock_irqsave, &pool->lock) {
 		/* Exact books to check against; the caches come back after. */
-		pool_quiesce(pool);
+		gunyah_pool_quiesce(pool);
 		min_size = pool->min_size;
 		max_size = pool->max_size;
 		low = pool->low_wmark;
@@ -1259,18 +963,18 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			break;
 		case GUNYAH_POOL_PEAK_USED:
 			pool->peak_used = pool->used;
-			pool_pcp_update(pool);
+			gunyah_pool_pcp_update(pool);
 			return 0;
 		}
 
 		if (min_size > max_size || max_size > pool->capacity ||
 		    low > high) {
-			pool_pcp_update(pool);
+			gunyah_pool_pcp_update(pool);
 			return -EINVAL;
 		}
 		if (max_size < pool->used ||
 		    pool_commit_limit(max_size, ratio) < pool->committed) {
-			pool_pcp_update(pool);
+			gunyah_pool_pcp_update(pool);
 			return -EBUSY;
 		}
 
@@ -1285,13 +989,13 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			pool->size = max_size;
 		crossed = pool_crossed_low(pool, free_before);
 		free = pool->size - pool->used;
-		pool_pcp_update(pool);
+		gunyah_pool_pcp_update(pool);
 	}
 
 	if (crossed)
 		pool_notify_low(pool, free);
-	if (pool_reusable(pool))
-		queue_work(system_freezable_wq, &pool->resize_work);
+	if (gunyah_pool_reusable(pool))
+		gunyah_pool_kick(pool);
 	return 0;
 }
 
@@ -1307,7 +1011,7 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 {
 	scoped_guard(spinlock_irqsave, &pool->lock) {
-		pool_quiesce(pool);
+		gunyah_pool_quiesce(pool);
 		u->size = pool->size;
 		u->used = pool->used;
 		u->free = pool->size - pool->used;
@@ -1323,7 +1027,7 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 		u->high_wmark = pool->high_wmark;
 		u->overcommit_ratio = pool->overcommit_ratio;
 		u->nr_blocks = pool->nr_blocks;
-		pool_pcp_update(pool);
+		gunyah_pool_pcp_update(pool);
 	}
 }
 
@@ -1368,8 +1072,9 @@ size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
 
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
 		bytes += BITS_TO_LONGS(pool_out_bits(pool, o)) * sizeof(long);
-	if (pool_reusable(pool))
-		bytes += BITS_TO_LONGS(pool_chunks(pool)) * sizeof(long);
+	if (gunyah_pool_reusable(pool))
+		bytes += BITS_TO_LONGS(pool->capacity / GUNYAH_POOL_CHUNK_BYTES) *
+			 sizeof(long);
 	return bytes + num_possible_cpus() * sizeof(struct gunyah_pool_pcp);
 }
 
@@ -1422,7 +1127,7 @@ static int pool_validate(struct gunyah_pool *pool)
 	__must_hold(&pool->lock)
 {
 	unsigned long npages = pool_pages(pool), used_pages, blocks = 0;
-	unsigned long block_pages = 0, absent_pages = 0, c;
+	unsigned long block_pages = 0, absent_pages = 0;
 	unsigned int o;
 	int bad = 0;
 
@@ -1435,27 +1140,9 @@ static int pool_validate(struct gunyah_pool *pool)
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
 		bad += pool_validate_order(pool, o, &blocks, &block_pages);
 
-	for (c = 0; pool_reusable(pool) && c < pool_chunks(pool); c++) {
-		unsigned long first = c * GUNYAH_POOL_CHUNK_PAGES;
-		unsigned long end = first + GUNYAH_POOL_CHUNK_PAGES;
-		bool open = find_next_zero_bit(pool->chunk->bits, end, first) < end;
-
-		if (test_bit(c, pool->held))
-			continue;
-		absent_pages += GUNYAH_POOL_CHUNK_PAGES;
-		/* A chunk is one block of the largest order. */
-		open |= test_bit(pool_out_bit(pool, first, GUNYAH_POOL_CHUNK_ORDER),
-				 pool->out[GUNYAH_POOL_CHUNK_ORDER]) ||
-			pool_block_overlap(pool, first, GUNYAH_POOL_CHUNK_ORDER);
-		bad += pool_check(pool, !open,
-				  "chunk %lu not held but open to allocation", c);
-	}
-	if (pool_reusable(pool))
-		bad += pool_check(pool, pool->size ==
-				  (u64)bitmap_weight(pool->held, pool_chunks(pool)) *
-				  GUNYAH_POOL_CHUNK_BYTES,
-				  "size %llu but %u chunks held", pool->size,
-				  bitmap_weight(pool->held, pool_chunks(pool)));
+	/* A reusable pool's chunks it does not hold are in use in genalloc. */
+	if (gunyah_pool_reusable(pool))
+		bad += gunyah_pool_validate_chunks(pool, &absent_pages);
 
 	used_pages = bitmap_weight(pool->chunk->bits, npages) - absent_pages;
 	bad += pool_check(pool, used_pages == block_pages,
@@ -1467,9 +1154,10 @@ static int pool_validate(struct gunyah_pool *pool)
 			  "%lu pages in use, used %llu bytes",
 			  used_pages, pool->used);
 	bad += pool_check(pool, gen_pool_avail(pool->gp) ==
-			  pool_held(pool) - pool->used,
+			  pool->capacity - PFN_PHYS(absent_pages) - pool->used,
 			  "genalloc has %zu bytes free, expected %llu",
-			  gen_pool_avail(pool->gp), pool_held(pool) - pool->used);
+			  gen_pool_avail(pool->gp),
+			  pool->capacity - PFN_PHYS(absent_pages) - pool->used);
 	/* A reusable pool may hold more than a just lowered max, briefly. */
 	bad += pool_check(pool, pool->used <= pool->size &&
 			  pool->used <= pool->max_size &&
@@ -1522,14 +1210,14 @@ int gunyah_pool_validate(struct gunyah_pool *pool)
 	might_sleep();
 	scoped_guard(spinlock_irqsave, &pool->lock) {
 		pool->pcp_off++;
-		pool_quiesce(pool);
+		gunyah_pool_quiesce(pool);
 	}
 	synchronize_rcu();
 	scoped_guard(spinlock_irqsave, &pool->lock) {
-		pool_quiesce(pool);
+		gunyah_pool_quiesce(pool);
 		ret = pool_validate(pool);
 		pool->pcp_off--;
-		pool_pcp_update(pool);
+		gunyah_pool_pcp_update(pool);
 	}
 	return ret;
 }
@@ -1557,7 +1245,7 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 	memset(nr, 0, nr_orders * sizeof(*nr));
 
 	spin_lock_irqsave(&pool->lock, flags);
-	pool_quiesce(pool);
+	gunyah_pool_quiesce(pool);
 	while ((start = find_next_zero_bit(pool->chunk->bits, npages, end)) < npages) {
 		end = find_next_bit(pool->chunk->bits, npages, start);
 		for (o = 0; o < nr_orders; o++) {
@@ -1568,15 +1256,15 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 				nr[o] += (last - first) >> o;
 		}
 	}
-	pool_pcp_update(pool);
+	gunyah_pool_pcp_update(pool);
 	spin_unlock_irqrestore(&pool->lock, flags);
 }
 
 enum gunyah_pool_page_state gunyah_pool_page_state(struct gunyah_pool *pool,
 						   unsigned long pgoff)
 {
-	if (pool_reusable(pool) &&
-	    !test_bit(pgoff / GUNYAH_POOL_CHUNK_PAGES, pool->held))
+	if (gunyah_pool_reusable(pool) &&
+	    !test_bit(pgoff / GUNYAH_POOL_CHUNK_PAGES, pool->reusable.held))
 		return GUNYAH_POOL_PAGE_ABSENT;
 	return test_bit(pgoff, pool->chunk->bits) ? GUNYAH_POOL_PAGE_USED :
 						    GUNYAH_POOL_PAGE_FREE;
@@ -1758,20 +1446,13 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 				   &rmem->size, &min_size);
 
 	if (reusable) {
-		phys_addr_t align = max_t(phys_addr_t, CMA_MIN_ALIGNMENT_BYTES,
-					  GUNYAH_POOL_CHUNK_BYTES);
 		int ret;
 
 		if (!IS_ENABLED(CONFIG_CMA))
 			return pool_refuse(rmem, "reusable mode needs CONFIG_CMA");
-		if (!IS_ALIGNED(rmem->base | rmem->size, align))
-			return pool_refuse(rmem,
-					   "reusable: base %pa and size %pa must be aligned to %pa",
-					   &rmem->base, &rmem->size, &align);
-		ret = cma_init_reserved_mem(rmem->base, rmem->size, 0, rmem->name,
-					    &gunyah_pool_region.cma);
+		ret = gunyah_pool_reusable_declare(rmem, &gunyah_pool_region.cma);
 		if (ret)
-			return pool_refuse(rmem, "reusable: cannot declare the CMA area (%d)", ret);
+			return ret;
 	}
 
 	gunyah_pool_region.name = rmem->name;
@@ -1801,37 +1482,6 @@ static void __init gunyah_pool_report_unreserved(void)
 	}
 }
 
-/*
- * Hibernation copies every page it takes for RAM through the linear map, and
- * chunks taken from CMA are still RAM to it (no-map memory is not): refuse
- * while a reusable pool holds any, and keep it from growing until resume.
- */
-static int gunyah_pool_pm_notify(struct notifier_block *nb,
-				 unsigned long action, void *data)
-{
-	struct gunyah_pool *pool = &gunyah_pool_instance;
-	u64 size = 0;
-
-	if (action != PM_HIBERNATION_PREPARE && action != PM_POST_HIBERNATION)
-		return NOTIFY_DONE;
-
-	guard(mutex)(&pool->resize_lock);
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		size = pool->size;
-		pool->frozen = action == PM_HIBERNATION_PREPARE && !size;
-	}
-	if (action == PM_HIBERNATION_PREPARE && size) {
-		pr_info("%s: hibernation refused: %llu bytes of CMA are in the pool\n",
-			pool->name, size);
-		return notifier_from_errno(-EBUSY);
-	}
-	return NOTIFY_OK;
-}
-
-static struct notifier_block gunyah_pool_pm_nb = {
-	.notifier_call = gunyah_pool_pm_notify,
-};
-
 static struct resource gunyah_pool_resource = {
 	.name	= "gunyah-pool",
 	.flags	= IORESOURCE_MEM | IORESOURCE_BUSY,
@@ -1847,17 +1497,17 @@ static int __init gunyah_pool_setup(void)
 	if (!r->name)
 		return 0;
 
-	/* Without a page-granular linear map no page can be unmapped. */
-	if (r->mode == GUNYAH_POOL_REUSABLE && !can_set_direct_map()) {
-		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full)\n",
-		       r->name);
-		return 0;
-	}
-
-	ret = gunyah_pool_init(pool, r->name, r->base, r->size, r->mode, r->cma);
+	ret = gunyah_pool_init(pool, r->name, r->base, r->size);
 	if (ret) {
 		pr_err("%s: cannot set up the pool: %d\n", r->name, ret);
 		return ret;
+	}
+	if (r->mode == GUNYAH_POOL_REUSABLE) {
+		ret = gunyah_pool_reusable_setup(pool, r->cma);
+		if (ret) {
+			gunyah_pool_destroy(pool);
+			return ret;
+		}
 	}
 
 	/* Name the region in /proc/iomem, inside the core's "reserved". */
@@ -1870,11 +1520,6 @@ static int __init gunyah_pool_setup(void)
 	if (ret)
 		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
 	gunyah_pool_debugfs_init(pool);
-
-	if (pool_reusable(pool)) {
-		register_pm_notifier(&gunyah_pool_pm_nb);
-		gunyah_pool_resize(pool);
-	}
 
 	/* Callers see the pool only once it is complete; see gunyah_pool_get(). */
 	smp_store_release(&gunyah_pool_ready, pool);

@@ -10,6 +10,7 @@
 #include <linux/bits.h>
 #include <linux/gunyah_pool.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
@@ -20,6 +21,7 @@ struct gen_pool;
 struct gen_pool_chunk;
 struct kernfs_node;
 struct kobject;
+struct reserved_mem;
 
 enum gunyah_pool_mode {
 	GUNYAH_POOL_NO_MAP,
@@ -54,15 +56,6 @@ enum gunyah_pool_tunable {
 #define GUNYAH_POOL_MAX_OVERCOMMIT_RATIO	1000
 
 /*
- * A reusable pool moves memory to and from CMA in chunks of one block of the
- * largest order (4 MiB with 4 KiB pages): a block never spans two chunks,
- * a chunk is whole CMA pageblocks, and each costs one TLB flush to unmap.
- */
-#define GUNYAH_POOL_CHUNK_ORDER		GUNYAH_POOL_MAX_ORDER
-#define GUNYAH_POOL_CHUNK_PAGES		BIT(GUNYAH_POOL_CHUNK_ORDER)
-#define GUNYAH_POOL_CHUNK_BYTES		(PAGE_SIZE << GUNYAH_POOL_CHUNK_ORDER)
-
-/*
  * Each CPU caches free blocks of orders below GUNYAH_POOL_PCP_ORDERS, at most
  * max(GUNYAH_POOL_PCP_SLOTS >> order, 2) of each: 384 KiB with 4 KiB pages.
  */
@@ -92,22 +85,49 @@ struct gunyah_pool_pcp {
 	u32 slot[GUNYAH_POOL_PCP_ORDERS][GUNYAH_POOL_PCP_SLOTS];
 };
 
+/*
+ * A reusable pool moves memory to and from CMA in chunks of one block of the
+ * largest order (4 MiB with 4 KiB pages): a block never spans two chunks,
+ * a chunk is whole CMA pageblocks, and each costs one TLB flush to unmap.
+ */
+#define GUNYAH_POOL_CHUNK_ORDER		GUNYAH_POOL_MAX_ORDER
+#define GUNYAH_POOL_CHUNK_PAGES		BIT(GUNYAH_POOL_CHUNK_ORDER)
+#define GUNYAH_POOL_CHUNK_BYTES		(PAGE_SIZE << GUNYAH_POOL_CHUNK_ORDER)
+
+/**
+ * struct gunyah_pool_reusable - the state of a reusable pool
+ * @cma:		the CMA area over the region
+ * @resize_lock:	serialises growing and shrinking
+ * @resize_work:	refills below the low watermark and drains above the
+ *			high one, in the background
+ * @pm_nb:		the system's pool: vetoes hibernation
+ * @nr_quarantined:	chunks that could not be mapped again and so are kept
+ *			out of both the pool and CMA; under @resize_lock
+ * @tlb_flushes:	kernel TLB flushes done to move chunks into the pool
+ * @held:		one bit per chunk the pool holds; under the pool's lock.
+ *			Chunks not held are marked in use in genalloc so
+ *			nothing is handed out from them.
+ * @frozen:		hibernation is in progress, do not grow; under the
+ *			pool's lock
+ */
+struct gunyah_pool_reusable {
+	struct cma *cma;
+	struct mutex resize_lock;	/* see @resize_lock above */
+	struct work_struct resize_work;
+	struct notifier_block pm_nb;
+	unsigned long nr_quarantined;
+	atomic64_t tlb_flushes;
+	unsigned long *held;
+	bool frozen;
+};
+
 /**
  * struct gunyah_pool - a donation pool over one physically contiguous region
  * @name:		name of the reserved-memory node, for messages
  * @base:		physical start of the region, page aligned
  * @capacity:		size of the region in bytes
  * @mode:		how the region is kept out of the linear map
- * @cma:		reusable: the CMA area over the region
- * @resize_lock:	reusable: serialises growing and shrinking
- * @resize_work:	reusable: refills below the low watermark and drains
- *			above the high one, in the background
- * @held:		reusable: one bit per chunk the pool holds; chunks not
- *			held are marked in use in @gp so nothing is handed out
- *			from them
- * @nr_quarantined:	reusable: chunks that could not be mapped again and so
- *			are kept out of both the pool and CMA
- * @tlb_flushes:	kernel TLB flushes done to move chunks into the pool
+ * @reusable:		the state of a reusable pool
  * @pcp:		per-CPU caches of small free blocks
  * @pcp_slack:		the most all CPUs' caches can hold together, in bytes
  * @out:		for each order, one bit per naturally aligned block of
@@ -135,7 +155,6 @@ struct gunyah_pool_pcp {
  * @low_wmark:		free bytes below which pollers are woken
  * @high_wmark:		free bytes above which a reusable pool shrinks
  * @overcommit_ratio:	percent of @max_size that reservations may reach
- * @frozen:		reusable: hibernation is in progress, do not grow
  * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
  *			a pool without sysfs
  * @stats:		event counters, indexed by enum gunyah_pool_stat
@@ -145,11 +164,7 @@ struct gunyah_pool {
 	phys_addr_t base;
 	size_t capacity;
 	enum gunyah_pool_mode mode;
-	struct cma *cma;
-	struct mutex resize_lock;	/* see @resize_lock above */
-	struct work_struct resize_work;
-	unsigned long nr_quarantined;
-	atomic64_t tlb_flushes;
+	struct gunyah_pool_reusable reusable;
 	struct gunyah_pool_pcp __percpu *pcp;
 	u64 pcp_slack;
 	unsigned long *out[GUNYAH_POOL_MAX_ORDER + 1];
@@ -157,7 +172,6 @@ struct gunyah_pool {
 	spinlock_t lock;		/* see @lock above */
 	struct gen_pool *gp;
 	struct gen_pool_chunk *chunk;
-	unsigned long *held;
 	bool pcp_ok;
 	unsigned int pcp_off;
 	unsigned long nr_blocks;
@@ -170,7 +184,6 @@ struct gunyah_pool {
 	u64 low_wmark;
 	u64 high_wmark;
 	unsigned int overcommit_ratio;
-	bool frozen;
 
 	struct kernfs_node *free_kn;
 	atomic64_t stats[NR_GUNYAH_POOL_STATS];
@@ -212,8 +225,7 @@ struct gunyah_pool *gunyah_pool_get(void);
 const char *gunyah_pool_mode_name(const struct gunyah_pool *pool);
 
 int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
-		     phys_addr_t base, size_t size, enum gunyah_pool_mode mode,
-		     struct cma *cma);
+		     phys_addr_t base, size_t size);
 void gunyah_pool_destroy(struct gunyah_pool *pool);
 
 int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
@@ -230,9 +242,32 @@ int gunyah_pool_validate(struct gunyah_pool *pool);
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item);
 size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool);
 
+/* For the modes: the books changed under the lock; quiesce the caches. */
+void gunyah_pool_pcp_update(struct gunyah_pool *pool);
+void gunyah_pool_quiesce(struct gunyah_pool *pool);
+bool gunyah_pool_block_out(struct gunyah_pool *pool, unsigned long pgoff,
+			   unsigned int order);
+
+/*
+ * Reusable mode, in cma_pool_reusable.c, built with CONFIG_CMA: called only
+ * for a pool that gunyah_pool_reusable() says is reusable.
+ */
+static inline bool gunyah_pool_reusable(const struct gunyah_pool *pool)
+{
+	return IS_ENABLED(CONFIG_CMA) && pool->mode == GUNYAH_POOL_REUSABLE;
+}
+
+int gunyah_pool_reusable_init(struct gunyah_pool *pool, struct cma *cma);
+int gunyah_pool_reusable_declare(struct reserved_mem *rmem, struct cma **cma);
+int gunyah_pool_reusable_setup(struct gunyah_pool *pool, struct cma *cma);
 int gunyah_pool_grow(struct gunyah_pool *pool);
 int gunyah_pool_shrink(struct gunyah_pool *pool);
 void gunyah_pool_resize(struct gunyah_pool *pool);
+void gunyah_pool_kick(struct gunyah_pool *pool);
+bool gunyah_pool_grow_for(struct gunyah_pool *pool, gfp_t gfp);
+void gunyah_pool_check_drain(struct gunyah_pool *pool);
+int gunyah_pool_validate_chunks(struct gunyah_pool *pool,
+				unsigned long *absent);
 
 /* Free memory by order, from the allocator's bitmap; for debugfs. */
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,

@@ -336,8 +336,7 @@ static void bench_startup(struct gunyah_pool *sys)
 		ktime_t start = ktime_get();
 
 		/* No-map pools never touch their memory; the base is arbitrary. */
-		if (gunyah_pool_init(p, "bench", sys->base, bytes,
-				     GUNYAH_POOL_NO_MAP, NULL))
+		if (gunyah_pool_init(p, "bench", sys->base, bytes))
 			break;
 		ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 		meta = gunyah_pool_metadata_bytes(p);
@@ -361,25 +360,30 @@ static struct gunyah_pool *bench_reusable_pool(void)
 		return NULL;
 	p = kzalloc(sizeof(*p), GFP_KERNEL);
 	if (!p || gunyah_pool_init(p, "bench-reusable", cma_get_base(cma),
-				   cma_get_size(cma), GUNYAH_POOL_REUSABLE, cma)) {
+				   cma_get_size(cma))) {
+		kfree(p);
+		return NULL;
+	}
+	if (gunyah_pool_reusable_init(p, cma)) {
+		gunyah_pool_destroy(p);
 		kfree(p);
 		return NULL;
 	}
 	/* The cost of growing by one chunk, then warm the pool up to half. */
-	flushes = atomic64_read(&p->tlb_flushes);
+	flushes = atomic64_read(&p->reusable.tlb_flushes);
 	start = ktime_get();
-	scoped_guard(mutex, &p->resize_lock)
+	scoped_guard(mutex, &p->reusable.resize_lock)
 		if (!gunyah_pool_grow(p))
 			chunks++;
 	pr_info("pool_reusable_grow chunk_bytes=%lu ns=%lld\n",
 		GUNYAH_POOL_CHUNK_BYTES, ktime_to_ns(ktime_sub(ktime_get(), start)));
-	scoped_guard(mutex, &p->resize_lock)
+	scoped_guard(mutex, &p->reusable.resize_lock)
 		while (p->size < p->capacity / 2 && !gunyah_pool_grow(p))
 			chunks++;
 	moved = (u64)chunks * GUNYAH_POOL_CHUNK_BYTES / SZ_1M;
 	pr_info("pool_reusable_tlb chunks=%d mib=%llu tlb_flushes=%lld per_mib_x1000=%llu\n",
-		chunks, moved, atomic64_read(&p->tlb_flushes) - flushes,
-		moved ? div64_u64((atomic64_read(&p->tlb_flushes) - flushes) * 1000, moved) : 0);
+		chunks, moved, atomic64_read(&p->reusable.tlb_flushes) - flushes,
+		moved ? div64_u64((atomic64_read(&p->reusable.tlb_flushes) - flushes) * 1000, moved) : 0);
 	return p;
 }
 

@@ -815,8 +815,8 @@ DEFINE_SHOW_STORE_ATTRIBUTE(stress);
 static int misc_show(struct seq_file *m, void *v)
 {
 	seq_printf(m, "tlb_flushes=%lld quarantined=%lu\n",
-		   atomic64_read(&debug_pool->tlb_flushes),
-		   READ_ONCE(debug_pool->nr_quarantined));
+		   atomic64_read(&debug_pool->reusable.tlb_flushes),
+		   READ_ONCE(debug_pool->reusable.nr_quarantined));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(misc);

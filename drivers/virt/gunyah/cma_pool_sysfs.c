@@ -79,7 +79,7 @@ static int pool_store(struct gunyah_pool *pool, enum gunyah_pool_tunable which,
 {
 	int ret = gunyah_pool_set_tunable(pool, which, val);
 
-	if (!ret)
+	if (!ret && gunyah_pool_reusable(pool))
 		gunyah_pool_resize(pool);
 	return ret;
 }

@@ -72,8 +72,7 @@ static struct gunyah_pool *test_pool_create(struct kunit *test)
 		KUNIT_FAIL_AND_ABORT(test, "cannot take an order-%u block from the system's pool",
 				     TEST_POOL_ORDER);
 	}
-	if (gunyah_pool_init(&tp->pool, "kunit", tp->phys, TEST_POOL_BYTES,
-			     GUNYAH_POOL_NO_MAP, NULL)) {
+	if (gunyah_pool_init(&tp->pool, "kunit", tp->phys, TEST_POOL_BYTES)) {
 		gunyah_pool_block_free(sys, tp->phys, TEST_POOL_ORDER);
 		kfree(tp);
 		KUNIT_FAIL_AND_ABORT(test, "cannot set up a private pool");
@@ -87,7 +86,7 @@ static struct gunyah_pool *test_reusable_pool(struct kunit *test)
 {
 	struct gunyah_pool *sys = test_sys_pool(test);
 
-	if (sys->mode != GUNYAH_POOL_REUSABLE)
+	if (!gunyah_pool_reusable(sys))
 		kunit_skip(test, "the system's pool is not reusable");
 	return sys;
 }
@@ -595,7 +594,7 @@ static void gunyah_pool_test_not_in_linear_map(struct kunit *test)
 	unsigned int o;
 
 	for (o = 0; o < sys->capacity / GUNYAH_POOL_CHUNK_BYTES; o++)
-		if (sys->mode == GUNYAH_POOL_NO_MAP || test_bit(o, sys->held))
+		if (sys->mode == GUNYAH_POOL_NO_MAP || test_bit(o, sys->reusable.held))
 			expect_unmapped(test, sys->base + o * GUNYAH_POOL_CHUNK_BYTES,
 					GUNYAH_POOL_CHUNK_BYTES);
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
@@ -727,7 +726,7 @@ static struct gunyah_pool *test_reusable_setup(struct kunit *test)
 						      sys->capacity), 0);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_LOW_WATERMARK, 0), 0);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_MIN_SIZE, 0), 0);
-	flush_work(&sys->resize_work);
+	flush_work(&sys->reusable.resize_work);
 	return sys;
 }
 
@@ -745,7 +744,7 @@ static long new_chunk(struct gunyah_pool *pool, const unsigned long *before)
 	unsigned long c;
 
 	for (c = 0; c < pool->capacity / GUNYAH_POOL_CHUNK_BYTES; c++)
-		if (test_bit(c, pool->held) && !test_bit(c, before))
+		if (test_bit(c, pool->reusable.held) && !test_bit(c, before))
 			return c;
 	return -1;
 }
@@ -760,25 +759,25 @@ static void gunyah_pool_test_reusable_grow_shrink(struct kunit *test)
 	unsigned long before[BITS_TO_LONGS(64)] = {};
 	u64 grows = test_stat(sys, GUNYAH_POOL_STAT_GROW);
 	u64 shrinks = test_stat(sys, GUNYAH_POOL_STAT_SHRINK);
-	u64 flushes = atomic64_read(&sys->tlb_flushes);
+	u64 flushes = atomic64_read(&sys->reusable.tlb_flushes);
 	u64 size = test_size(sys);
 	phys_addr_t chunk, p;
 	long c;
 
 	KUNIT_ASSERT_LE(test, sys->capacity / GUNYAH_POOL_CHUNK_BYTES, 64);
-	bitmap_copy(before, sys->held, sys->capacity / GUNYAH_POOL_CHUNK_BYTES);
-	scoped_guard(mutex, &sys->resize_lock)
+	bitmap_copy(before, sys->reusable.held, sys->capacity / GUNYAH_POOL_CHUNK_BYTES);
+	scoped_guard(mutex, &sys->reusable.resize_lock)
 		KUNIT_ASSERT_EQ(test, gunyah_pool_grow(sys), 0);
 	KUNIT_EXPECT_EQ(test, test_size(sys), size + GUNYAH_POOL_CHUNK_BYTES);
 	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1);
-	KUNIT_EXPECT_EQ(test, atomic64_read(&sys->tlb_flushes), flushes + 1);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&sys->reusable.tlb_flushes), flushes + 1);
 	c = new_chunk(sys, before);
 	KUNIT_ASSERT_GE(test, c, 0);
 	chunk = sys->base + c * GUNYAH_POOL_CHUNK_BYTES;
 	expect_unmapped(test, chunk, GUNYAH_POOL_CHUNK_BYTES);
 	expect_valid(test, sys);
 
-	scoped_guard(mutex, &sys->resize_lock)
+	scoped_guard(mutex, &sys->reusable.resize_lock)
 		KUNIT_ASSERT_EQ(test, gunyah_pool_shrink(sys), 0);
 	KUNIT_EXPECT_EQ(test, test_size(sys), size);
 	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_SHRINK), shrinks + 1);
@@ -786,7 +785,7 @@ static void gunyah_pool_test_reusable_grow_shrink(struct kunit *test)
 	 * The highest free chunk went back: if it was ours, it is mapped again,
 	 * unless debug_pagealloc unmapped its pages anew as free pages.
 	 */
-	if (!test_bit(c, sys->held) && !debug_pagealloc_enabled())
+	if (!test_bit(c, sys->reusable.held) && !debug_pagealloc_enabled())
 		for (p = chunk; p < chunk + GUNYAH_POOL_CHUNK_BYTES; p += PAGE_SIZE)
 			KUNIT_EXPECT_TRUE_MSG(test, kernel_page_present(phys_to_page(p)),
 					      "page %pa left the pool unmapped", &p);
@@ -815,7 +814,7 @@ static void gunyah_pool_test_reusable_atomic_never_grows(struct kunit *test)
 			-ENOMEM);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_ATOMIC, &phys),
 			-ENOMEM);
-	flush_work(&sys->resize_work);
+	flush_work(&sys->reusable.resize_work);
 	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows);
 	KUNIT_EXPECT_EQ(test, test_size(sys), u.size);
 
@@ -858,7 +857,7 @@ static void gunyah_pool_test_reusable_watermarks(struct kunit *test)
 						      GFP_KERNEL, &a), 0);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(sys, GUNYAH_POOL_MAX_ORDER - 1,
 						      GFP_KERNEL, &b), 0);
-	flush_work(&sys->resize_work);
+	flush_work(&sys->reusable.resize_work);
 	gunyah_pool_resize(sys);
 	gunyah_pool_usage(sys, &u);
 	KUNIT_EXPECT_GE(test, u.free, 2 * chunk);
@@ -867,7 +866,7 @@ static void gunyah_pool_test_reusable_watermarks(struct kunit *test)
 	/* Free it all: more than a chunk above high, so it drains. */
 	gunyah_pool_block_free(sys, a, GUNYAH_POOL_MAX_ORDER);
 	gunyah_pool_block_free(sys, b, GUNYAH_POOL_MAX_ORDER - 1);
-	flush_work(&sys->resize_work);
+	flush_work(&sys->reusable.resize_work);
 	gunyah_pool_resize(sys);
 	gunyah_pool_usage(sys, &u);
 	KUNIT_EXPECT_GE(test, u.free, 2 * chunk);
@@ -892,7 +891,7 @@ static void gunyah_pool_test_reusable_zeropad_chunks(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(sys, GUNYAH_POOL_MAX_ORDER,
 							      GFP_KERNEL, &blocks[i]), 0);
 	for (c = 0; c < sys->capacity / GUNYAH_POOL_CHUNK_BYTES; c++) {
-		if (!test_bit(c, sys->held))
+		if (!test_bit(c, sys->reusable.held))
 			continue;
 		boundary = sys->base + c * GUNYAH_POOL_CHUNK_BYTES;
 		if (!page_mapped_before(boundary))
@@ -945,13 +944,13 @@ static void fail_free9(struct gunyah_pool *pool, phys_addr_t phys)
 
 static int fail_grow(struct gunyah_pool *pool, phys_addr_t *phys)
 {
-	guard(mutex)(&pool->resize_lock);
+	guard(mutex)(&pool->reusable.resize_lock);
 	return gunyah_pool_grow(pool);
 }
 
 static int fail_shrink(struct gunyah_pool *pool, phys_addr_t *phys)
 {
-	guard(mutex)(&pool->resize_lock);
+	guard(mutex)(&pool->reusable.resize_lock);
 	return gunyah_pool_shrink(pool);
 }
 
