@@ -5,8 +5,9 @@
     series.py [--out DIR] [--check] [--build-each]
 
 The series, in the order a maintainer expects: the binding, the driver
-(both modes, tracepoints), its sysfs ABI, the debugfs interface with fault
-injection, the benchmark, the documentation, then the KUnit tests. Each patch carries the new files it introduces and its share
+(no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
+interface with fault injection, the benchmark, the documentation, then the
+KUnit tests. Each patch carries the new files it introduces and its share
 of patches/*.patch (the edits to upstream files). The series is made in a
 small git repository holding the pristine versions of the upstream files it
 edits, so it is quick and needs no copy of the whole tree.
@@ -30,7 +31,8 @@ G = 'drivers/virt/gunyah/'
 
 # Each step introduces its 'files' and, for files an earlier step brought
 # in, the pieces matched by its 'adds' regexes: a file as written at step i
-# has the pieces of every later step cut out. Every piece must match once.
+# has the pieces of every later step cut out, or replaced by the text an
+# entry gives as (regex, earlier text). Every piece must match once.
 SERIES = [
     {
         'subject': 'dt-bindings: reserved-memory: add qcom,gunyah-donation-pool',
@@ -53,13 +55,9 @@ linear map, an access such as load_unaligned_zeropad() reading across the
 end of the page before it faults at stage 2, Gunyah reports a synchronous
 external abort, and the host panics. Modules may not unmap pages from the
 linear map, so add a built-in pool that hands out only memory that is not
-in it, from a qcom,gunyah-donation-pool reserved-memory region.
-
-A no-map region is held from boot. A reusable region is a CMA area: the
-pool takes 4 MiB chunks when it needs them, unmaps each with one TLB flush
-before handing any of it out, and gives a chunk back, mapped again, only
-when nothing in it is in use; watermarks refill and drain it in the
-background, and hibernation is refused while it holds memory.
+in it, from a qcom,gunyah-donation-pool reserved-memory region marked
+no-map, held from boot. A reusable region is refused until a later patch
+adds that mode.
 
 genalloc serves naturally aligned blocks of order 0 to 10, behind per-CPU
 caches of blocks of order 0 to 4 that keep the books exact. A bitmap per
@@ -82,13 +80,96 @@ and committed bytes, the commit limit and overcommit, min and max size,
 the low and high watermarks and overcommit_ratio, and event counters in
 stats/. Every store is checked against all invariants and applied in one
 step under the pool's lock; a refused write changes nothing. free_bytes
-is pollable: pollers wake when free memory falls below the low watermark.''',
+is pollable: pollers wake when free memory falls below the low watermark.
+
+The ABI is written for both modes of the binding; for a no-map pool the
+grow and shrink counters stay 0 and min_size_bytes only bounds max.''',
         'files': [G + 'cma_pool_sysfs.c',
                   'Documentation/ABI/testing/sysfs-kernel-gunyah-pool'],
         'adds': {G + 'Makefile': [r' cma_pool_sysfs\.o'],
                  G + 'cma_pool.h': [r'#ifdef CONFIG_SYSFS\nint gunyah_pool_sysfs_init.*?#endif\n\n'],
                  G + 'cma_pool.c': [r'\tret = gunyah_pool_sysfs_init\(pool\);\n'
                                     r'\tif \(ret\)\n\t\tpr_warn\([^\n]*\n']},
+        'patches': [],
+    },
+    {
+        'subject': 'virt: gunyah: add the reusable mode to the donation pool',
+        'body': '''\
+A no-map region is lost to Linux even while the pool does not need it.
+Let the region be reusable instead: a CMA area Linux uses for movable
+pages, from which the pool takes 4 MiB chunks when it needs them. Each
+chunk leaves the linear map page by page with one TLB flush before any of
+it is handed out, and goes back, mapped again, only when nothing in it is
+in use; a chunk that cannot be mapped again wholly is kept out of both
+CMA and the pool.
+
+GFP_KERNEL allocations grow the pool when it is short; a worker refills
+it below the low watermark up to the high one and drains it above the high
+watermark plus a chunk. The per-CPU caches switch off near that draining
+point, so draining sees exact books. Hibernation is refused while the pool
+holds a chunk: it would copy the chunk through the linear map.
+
+The mode lives in cma_pool_reusable.c, built with CONFIG_CMA; the core
+calls it only for a reusable pool.''',
+        'files': [G + 'cma_pool_reusable.c'],
+        'adds': {
+            G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_CMA\)[^\n]*\n'],
+            G + 'cma_pool.h': [
+                r'#include <linux/notifier\.h>\n',
+                r'struct reserved_mem;\n',
+                r'\tGUNYAH_POOL_REUSABLE,\n',
+                r'/\*\n \* A reusable pool moves memory to and from CMA.*?\n\};\n\n',
+                r' \* @reusable:\t\tthe state of a reusable pool\n',
+                r'\tstruct gunyah_pool_reusable reusable;\n',
+                r'/\*\n \* Reusable mode, in cma_pool_reusable\.c.*?\n#endif\n\n',
+                r'\tGUNYAH_POOL_PAGE_ABSENT,[^\n]*\n',
+                r'\tGUNYAH_POOL_FAULT_CMA,.*?GUNYAH_POOL_FAULT_REMAP,[^\n]*\n',
+            ],
+            G + 'cma_pool_trace.h': [
+                r'DECLARE_EVENT_CLASS\(gunyah_pool_resize_class,.*?'
+                r'DEFINE_EVENT\(gunyah_pool_resize_class, gunyah_pool_shrink,.*?\);\n\n'],
+            G + 'cma_pool_sysfs.c': [
+                (r'/\* Apply; a reusable pool has grown or shrunk to match when this returns\. \*/',
+                 '/* Check and apply in one step. */'),
+                r'\tif \(!ret && gunyah_pool_reusable\(pool\)\)\n\t\tgunyah_pool_resize\(pool\);\n'],
+            G + 'cma_pool.c': [
+                r' \* A region marked ``reusable`` instead.*?"Reusable mode"\.\n',
+                r'\tstruct cma \*cma;\t/\* reusable: [^\n]*\n',
+                r'\t\t\[GUNYAH_POOL_REUSABLE\]\t= "reusable",\n',
+                (r"\(blocks out, or a\n \* reusable pool's chunks\) is leaked with a warning rather than letting\n \* genalloc BUG\(\)\.",
+                 "is leaked with a warning rather than\n * letting genalloc BUG()."),
+                r'\t/\* A reusable pool drains from a chunk above the high watermark\. \*/\n'
+                r'\tif \(gunyah_pool_reusable\(pool\) &&\n[^\n]*\n[^\n]*\n\t\treturn false;\n',
+                r'(?<=sysfs_notify_dirent\(pool->free_kn\);\n)'
+                r'\tif \(gunyah_pool_reusable\(pool\)\)\n\t\tgunyah_pool_kick\(pool\);\n',
+                (r'\tdo \{\n\t\tscoped_guard\(spinlock_irqsave, &pool->lock\) \{\n'
+                 r'.*?gunyah_pool_grow_for\(pool, gfp\)\);\n',
+                 '\tscoped_guard(spinlock_irqsave, &pool->lock) {\n'
+                 '\t\taddr = pool_alloc_locked(pool, order, &over_max, &crossed);\n'
+                 '\t\tfree = pool->size - pool->used;\n'
+                 '\t}\n'),
+                r'/\* Whether the block of @order at @pgoff, or any block.*?\n\}\n\n',
+                r'\t\tif \(gunyah_pool_reusable\(pool\)\)\n\t\t\tgunyah_pool_check_drain\(pool\);\n',
+                r' \* A reusable pool then grows or shrinks to match, in the background\.\n \*\n',
+                r'(?<=pool_notify_low\(pool, free\);\n)'
+                r'\tif \(gunyah_pool_reusable\(pool\)\)\n\t\tgunyah_pool_kick\(pool\);\n',
+                (r'the @out\n \* bitmaps, the held bitmap and', 'the @out\n * bitmaps and'),
+                r'\tif \(gunyah_pool_reusable\(pool\)\)\n\t\tbytes \+= [^;]*;\n',
+                r"\t/\* A reusable pool's chunks it does not hold.*?absent_pages\);\n\n",
+                r'\t/\* A reusable pool may hold more than a just lowered max, briefly\. \*/\n',
+                (r'block_pages = 0, absent_pages = 0;', 'block_pages = 0;'),
+                (r'(npages\)) - absent_pages;', r'\1;'),
+                (r'pool->capacity - PFN_PHYS\(absent_pages\) - pool->used(,\n.*?)'
+                 r'pool->capacity - PFN_PHYS\(absent_pages\) - pool->used',
+                 r'pool->capacity - pool->used\1pool->capacity - pool->used'),
+                r'\tif \(gunyah_pool_reusable\(pool\) &&\n\t    !test_bit\(pgoff[^\n]*\n\t\treturn GUNYAH_POOL_PAGE_ABSENT;\n',
+                (r'\tif \(reusable\) \{\n\t\tint ret;\n.*?\n\t\}\n',
+                 '\tif (reusable)\n'
+                 '\t\treturn pool_refuse(rmem, "reusable regions are not supported");\n'),
+                (r'\tgunyah_pool_region\.mode = reusable \? GUNYAH_POOL_REUSABLE :\n\s+GUNYAH_POOL_NO_MAP;\n',
+                 '\tgunyah_pool_region.mode = GUNYAH_POOL_NO_MAP;\n'),
+                r'\tif \(IS_ENABLED\(CONFIG_CMA\) && r->mode == GUNYAH_POOL_REUSABLE\) \{\n.*?\n\t\}\n(?=\n)',
+            ]},
         'patches': [],
     },
     {
@@ -189,8 +270,10 @@ def make(out):
         for f in step['files'] + list(step.get('adds', {})):
             text = (TOP / f).read_text()
             for later in SERIES[i + 1:]:
-                for pattern in later.get('adds', {}).get(f, []):
-                    text, n = re.subn(pattern, '', text, flags=re.S)
+                for piece in later.get('adds', {}).get(f, []):
+                    pattern, earlier = (piece, '') if isinstance(piece, str) else piece
+                    text, n = re.subn(pattern, lambda m: m.expand(earlier), text,
+                                     flags=re.S)
                     if n != 1:
                         sys.exit(f'series: {pattern!r} matches {f} {n} times')
             (repo / f).parent.mkdir(parents=True, exist_ok=True)
@@ -240,9 +323,12 @@ def build_each(patches):
                        stdout=subprocess.DEVNULL)
         res = subprocess.run(kmake + ['Image'], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
+        warnings = [line for line in res.stdout.splitlines()
+                    if 'warning:' in line and 'gunyah' in line]
         print(f'series: build after {p.name}: '
-              f'{"ok" if not res.returncode else "FAILED"}')
-        if res.returncode:
+              f'{"FAILED" if res.returncode else "ok"}, '
+              f'{len(warnings)} warnings in our files')
+        if res.returncode or warnings:
             sys.exit(res.stdout[-3000:])
 
 

@@ -251,8 +251,8 @@ err_destroy_genpool:
  * @pool:	pool with nothing handed out
  *
  * Only no-map pools made for tests are destroyed; the system's pool lives
- * forever. A pool that still has pages allocated in genalloc (blocks out,
- * or a reusable pool's chunks) is leaked with a warning rather than letting
+ * forever. A pool with pages allocated in genalloc (blocks out, or a
+ * reusable pool's chunks) is leaked with a warning rather than letting
  * genalloc BUG().
  *
  * Context: process context, may sleep.
@@ -1502,7 +1502,7 @@ static int __init gunyah_pool_setup(void)
 		pr_err("%s: cannot set up the pool: %d\n", r->name, ret);
 		return ret;
 	}
-	if (r->mode == GUNYAH_POOL_REUSABLE) {
+	if (IS_ENABLED(CONFIG_CMA) && r->mode == GUNYAH_POOL_REUSABLE) {
 		ret = gunyah_pool_reusable_setup(pool, r->cma);
 		if (ret) {
 			gunyah_pool_destroy(pool);

@@ -242,11 +242,9 @@ int gunyah_pool_validate(struct gunyah_pool *pool);
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item);
 size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool);
 
-/* For the modes: the books changed under the lock; quiesce the caches. */
+/* Under the pool's lock: after the books changed; to make them exact. */
 void gunyah_pool_pcp_update(struct gunyah_pool *pool);
 void gunyah_pool_quiesce(struct gunyah_pool *pool);
-bool gunyah_pool_block_out(struct gunyah_pool *pool, unsigned long pgoff,
-			   unsigned int order);
 
 /*
  * Reusable mode, in cma_pool_reusable.c, built with CONFIG_CMA: called only
@@ -260,14 +258,31 @@ static inline bool gunyah_pool_reusable(const struct gunyah_pool *pool)
 int gunyah_pool_reusable_init(struct gunyah_pool *pool, struct cma *cma);
 int gunyah_pool_reusable_declare(struct reserved_mem *rmem, struct cma **cma);
 int gunyah_pool_reusable_setup(struct gunyah_pool *pool, struct cma *cma);
-int gunyah_pool_grow(struct gunyah_pool *pool);
-int gunyah_pool_shrink(struct gunyah_pool *pool);
-void gunyah_pool_resize(struct gunyah_pool *pool);
 void gunyah_pool_kick(struct gunyah_pool *pool);
 bool gunyah_pool_grow_for(struct gunyah_pool *pool, gfp_t gfp);
 void gunyah_pool_check_drain(struct gunyah_pool *pool);
 int gunyah_pool_validate_chunks(struct gunyah_pool *pool,
 				unsigned long *absent);
+bool gunyah_pool_block_out(struct gunyah_pool *pool, unsigned long pgoff,
+			   unsigned int order);
+#ifdef CONFIG_CMA
+int gunyah_pool_grow(struct gunyah_pool *pool);
+int gunyah_pool_shrink(struct gunyah_pool *pool);
+void gunyah_pool_resize(struct gunyah_pool *pool);
+#else
+/* For the tests, which call them only for a reusable pool. */
+static inline int gunyah_pool_grow(struct gunyah_pool *pool)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int gunyah_pool_shrink(struct gunyah_pool *pool)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void gunyah_pool_resize(struct gunyah_pool *pool) { }
+#endif
 
 /* Free memory by order, from the allocator's bitmap; for debugfs. */
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,

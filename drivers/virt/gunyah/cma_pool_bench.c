@@ -381,9 +381,9 @@ static struct gunyah_pool *bench_reusable_pool(void)
 		while (p->size < p->capacity / 2 && !gunyah_pool_grow(p))
 			chunks++;
 	moved = (u64)chunks * GUNYAH_POOL_CHUNK_BYTES / SZ_1M;
-	pr_info("pool_reusable_tlb chunks=%d mib=%llu tlb_flushes=%lld per_mib_x1000=%llu\n",
-		chunks, moved, atomic64_read(&p->reusable.tlb_flushes) - flushes,
-		moved ? div64_u64((atomic64_read(&p->reusable.tlb_flushes) - flushes) * 1000, moved) : 0);
+	flushes = atomic64_read(&p->reusable.tlb_flushes) - flushes;
+	pr_info("pool_reusable_tlb chunks=%d mib=%llu tlb_flushes=%llu per_mib_x1000=%llu\n",
+		chunks, moved, flushes, moved ? div64_u64(flushes * 1000, moved) : 0);
 	return p;
 }
 
