@@ -82,8 +82,8 @@ stats/. Every store is checked against all invariants and applied in one
 step under the pool's lock; a refused write changes nothing. free_bytes
 is pollable: pollers wake when free memory falls below the low watermark.
 
-The ABI is written for both modes of the binding; for a no-map pool the
-grow and shrink counters stay 0 and min_size_bytes only bounds max.''',
+The grow, grow_fail and shrink counters stay 0 for a no-map pool; they
+count a reusable pool's chunks once that mode is added.''',
         'files': [G + 'cma_pool_sysfs.c',
                   'Documentation/ABI/testing/sysfs-kernel-gunyah-pool'],
         'adds': {G + 'Makefile': [r' cma_pool_sysfs\.o'],
@@ -113,6 +113,24 @@ The mode lives in cma_pool_reusable.c, built with CONFIG_CMA; the core
 calls it only for a reusable pool.''',
         'files': [G + 'cma_pool_reusable.c'],
         'adds': {
+            'Documentation/ABI/testing/sysfs-kernel-gunyah-pool': [
+                (r'never mapped\) or "reusable" \(a CMA area, taken from\n'
+                 r'\t\tLinux in chunks and unmapped while pooled\)\.',
+                 'never mapped).'),
+                (r'\(RW\) A reusable pool grows to this size as soon as it is set\n'
+                 r'\t\tand never gives memory back to CMA below it\. For a no-map pool\n'
+                 r'\t\tthe value is kept and checked, and has no further effect: the\n'
+                 r'\t\tpool always holds max_size_bytes\.',
+                 '(RW) The value is kept and checked, and has no further effect:\n'
+                 '\t\ta no-map pool always holds max_size_bytes.'),
+                (r'are\n\t\twoken; a reusable pool also refills in the background, 4 MiB\n'
+                 r'\t\tchunk by chunk, until high_watermark_bytes are free or it\n'
+                 r'\t\treaches max_size_bytes\. 0 disables it\.',
+                 'are\n\t\twoken. 0 disables it.'),
+                (r'\(RW\) A reusable pool gives whole free chunks back to CMA while\n'
+                 r'.*?For a no-map pool it only bounds\n\t\tlow_watermark_bytes\.',
+                 '(RW) Bounds low_watermark_bytes.'),
+            ],
             G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_CMA\)[^\n]*\n'],
             G + 'cma_pool.h': [
                 r'#include <linux/notifier\.h>\n',
