@@ -13,8 +13,9 @@ small git repository holding the pristine versions of the upstream files it
 edits, so it is quick and needs no copy of the whole tree.
 
 --check applies the series with git am to a fresh copy of those pristine
-files. --build-each applies it patch by patch to a copy of the pristine tree
-and builds each step (minutes per patch).
+files. --build-each applies it patch by patch to a copy of the pristine tree,
+builds each step and keeps each Image in build/series-images/ for the tests
+that boot them (test_series.py).
 """
 import argparse
 import re
@@ -328,6 +329,8 @@ def build_each(patches):
     (tree / '.extracted').unlink(missing_ok=True)
     cfg = TOP / 'tools/testing/gunyah-pool/configs/base.config'
     obj = BUILD / 'obj-series'
+    images = BUILD / 'series-images'
+    shutil.rmtree(images, ignore_errors=True)
     kmake = ['make', '-C', str(tree), f'O={obj}', 'ARCH=arm64',
              'CROSS_COMPILE=aarch64-linux-gnu-', 'CC=ccache aarch64-linux-gnu-gcc',
              f'-j{len(__import__("os").sched_getaffinity(0))}', '-s']
@@ -348,6 +351,9 @@ def build_each(patches):
               f'{len(warnings)} warnings in our files')
         if res.returncode or warnings:
             sys.exit(res.stdout[-3000:])
+        # Kept for tools/testing/gunyah-pool/tests/test_series.py to boot.
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copy(obj / 'arch/arm64/boot/Image', images / f'{p.stem}.Image')
 
 
 def main():

@@ -288,7 +288,7 @@ def boot(name, script='', *, lane='default', **kw):
 
 def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
           append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
-          mem=MEMORY_MB, check=True, echo=False):
+          mem=MEMORY_MB, check=True, echo=False, image=None):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
     build, lane_args, slow = LANES[lane]
@@ -307,7 +307,8 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
         kargs += ['kunit.enable=0']
     cmd = qemu_base(smp, mem) + [
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
-        '-no-reboot', '-kernel', str(objdir / 'arch/arm64/boot/Image'),
+        '-no-reboot', '-kernel',
+        str(image or objdir / 'arch/arm64/boot/Image'),
         '-initrd', str(initrd), '-dtb', str(dtb),
         '-append', ' '.join(kargs + [a for a in (lane_args, append) if a])]
     (d / 'qemu-cmdline.txt').write_text(shlex.join(cmd) + '\n')

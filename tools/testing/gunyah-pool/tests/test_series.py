@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The patch series works at each step, not only builds: the kernel after
+the driver patch runs a no-map pool and refuses a reusable region, the one
+after the sysfs patch shows the pool in sysfs, and the one after the
+reusable-mode patch grows a reusable pool from CMA. The kernels are those
+series.py --build-each made (base.config), built here if missing or older
+than the sources they come from."""
+import subprocess
+
+import pytest
+
+from gpool import harness
+
+IMAGES = harness.BUILD / 'series-images'
+SOURCES = ['drivers', 'include', 'Documentation', 'arch', 'patches',
+           'scripts/gunyah-pool/series.py',
+           'tools/testing/gunyah-pool/configs/base.config']
+REUSABLE = 'qemu-virt-gunyah-pool-reusable.dtso'
+MiB = 1 << 20
+
+
+def newest_source():
+    paths = []
+    for s in SOURCES:
+        p = harness.TOP / s
+        paths += [p] if p.is_file() else [f for f in p.rglob('*') if f.is_file()]
+    return max(f.stat().st_mtime for f in paths)
+
+
+@pytest.fixture(scope='module')
+def images():
+    """Patch number -> its Image, built by series.py --build-each if stale."""
+    found = sorted(IMAGES.glob('*.Image'))
+    if len(found) < 8 or min(f.stat().st_mtime for f in found) < newest_source():
+        log = harness.out_dir() / 'series-build-each.log'
+        with open(log, 'w') as f:
+            res = subprocess.run(['python3', harness.TOP / 'scripts/gunyah-pool/series.py',
+                                  '--build-each'], stdout=f, stderr=subprocess.STDOUT)
+        assert res.returncode == 0, f'series.py --build-each failed; see {log}'
+        found = sorted(IMAGES.glob('*.Image'))
+    return {int(f.name[:4]): f for f in found}
+
+
+def subject(images, n):
+    return images[n].stem[5:]
+
+
+STATE = r'''
+if [ -d $P ]; then kv sysfs present; snap s; else kv sysfs absent; fi
+'''
+
+
+def test_driver_patch_runs_a_no_map_pool(images):
+    assert subject(images, 2) == 'virt-gunyah-add-the-donation-pool'
+    b = harness.boot('series-0002-no-map', STATE, image=images[2])
+    assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: 0x0*50000000\.\.0x0*51ffffff '
+                   r'\(32 MiB\), no-map$')
+    assert b.kv['sysfs'] == 'absent'
+
+
+def test_driver_patch_refuses_a_reusable_region(images):
+    b = harness.boot('series-0002-reusable', STATE, image=images[2],
+                     overlay=REUSABLE)
+    assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: refused: '
+                   r'reusable regions are not supported$')
+    assert b.kv['sysfs'] == 'absent'
+
+
+def test_sysfs_patch_shows_the_pool(images):
+    assert subject(images, 3).startswith('virt-gunyah-add-a-sysfs-interface')
+    b = harness.boot('series-0003-no-map', STATE, image=images[3])
+    assert b.kv['s.mode'] == 'no-map'
+    assert int(b.kv['s.size_bytes']) == 32 * MiB
+    assert b.kv['s.stats/grow'] == '0'
+
+
+def test_reusable_patch_grows_from_cma(images):
+    assert subject(images, 4).startswith('virt-gunyah-add-the-reusable-mode')
+    b = harness.boot('series-0004-reusable', STATE + r'''
+echo 8388608 > $P/min_size_bytes
+kv min_rc $?
+snap g
+''', image=images[4], overlay=REUSABLE)
+    assert b.kv['s.mode'] == 'reusable'
+    assert int(b.kv['s.size_bytes']) == 0
+    assert b.kv['min_rc'] == '0'
+    assert int(b.kv['g.size_bytes']) == 8 * MiB
+    assert b.kv['g.stats/grow'] == '2'
