@@ -16,10 +16,10 @@
  * external abort, and the host would panic. Modules may not unmap pages from
  * the linear map themselves, so this built-in pool hands out only memory
  * that is not in the linear map: a reserved-memory region marked ``no-map``,
- * never mapped at all. Guest memory does not come from here; it goes through
- * guest_memfd.
+ * never mapped at all.
  * A region marked ``reusable`` instead is a CMA area that Linux uses for
  * movable pages until the pool takes it; see "Reusable mode".
+ * Guest memory does not come from here; it goes through guest_memfd.
  *
  * Allocator: genalloc over the whole region with one bit per page, asked
  * for naturally aligned blocks (gen_pool_first_fit_align()), behind per-CPU

@@ -35,10 +35,8 @@
 #include <linux/init.h>
 #include <linux/mm.h>
 #include <linux/notifier.h>
-#include <linux/of_fdt.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/set_memory.h>
-#include <linux/slab.h>
 #include <linux/suspend.h>
 #include <linux/workqueue.h>
 
