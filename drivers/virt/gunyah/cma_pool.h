@@ -263,6 +263,7 @@ bool gunyah_pool_grow_for(struct gunyah_pool *pool, gfp_t gfp);
 void gunyah_pool_check_drain(struct gunyah_pool *pool);
 int gunyah_pool_validate_chunks(struct gunyah_pool *pool,
 				unsigned long *absent);
+/* In the core, for gunyah_pool_validate_chunks(). */
 bool gunyah_pool_block_out(struct gunyah_pool *pool, unsigned long pgoff,
 			   unsigned int order);
 #ifdef CONFIG_CMA
