@@ -118,8 +118,10 @@ def kernel(lane='default'):
 
 
 def qemu_base(smp=SMP, mem=MEMORY_MB, machine=MACHINE):
+    # -nic none: virt's default NIC needs an iPXE ROM, which Debian ships in
+    # ipxe-qemu, only recommended by qemu-system-arm; no test needs a network.
     return ['qemu-system-aarch64', '-machine', machine, '-cpu', CPU,
-            '-m', str(mem), '-smp', str(smp)]
+            '-m', str(mem), '-smp', str(smp), '-nic', 'none']
 
 
 def board_dtb(smp=SMP, mem=MEMORY_MB):
