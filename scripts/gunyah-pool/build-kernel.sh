@@ -10,8 +10,10 @@
 # (usually a dependency the fragment does not enable) fails the build by
 # name. A fragment's "# make: VAR=value ..." lines are passed to make (the
 # kcsan lane instruments only the pool's objects that way). Each lane has its
-# own O= directory under build/, and configuration
-# is redone only when its inputs change, so make rebuilds only what changed.
+# own O= directory, build/linux/obj-LANE, and configuration is redone only
+# when its inputs change, so make rebuilds only what changed. An O= directory
+# directly inside the source tree makes kbuild use relative paths only, so
+# ccache serves one clone's objects to another.
 set -euo pipefail
 
 config_only=
@@ -31,7 +33,7 @@ elif [ "$lane" != default ]; then
 	[ -f "$cfgdir/$lane.config" ] || die "no lane '$lane' ($cfgdir/$lane.config)"
 	fragments+=("$cfgdir/$lane.config")
 fi
-out=$top/build/obj-$lane
+out=$tree/obj-$lane
 
 "$top/scripts/gunyah-pool/prepare-tree.sh"
 

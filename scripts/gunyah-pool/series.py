@@ -328,7 +328,8 @@ def build_each(patches):
     subprocess.run(['cp', '-al', str(PRISTINE), str(tree)], check=True)
     (tree / '.extracted').unlink(missing_ok=True)
     cfg = TOP / 'tools/testing/gunyah-pool/configs/base.config'
-    obj = BUILD / 'obj-series'
+    # Inside the tree, so kbuild's paths are relative and ccache hits.
+    obj = tree / 'obj'
     images = BUILD / 'series-images'
     shutil.rmtree(images, ignore_errors=True)
     kmake = ['make', '-C', str(tree), f'O={obj}', 'ARCH=arm64',

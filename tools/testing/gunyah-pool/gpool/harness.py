@@ -110,7 +110,7 @@ def kernel(lane='default'):
         if lane not in prebuilt:
             _run([TOP / 'scripts' / 'gunyah-pool' / 'build-kernel.sh', lane],
                  log=out_dir() / f'build-{lane}.log')
-        _built[lane] = BUILD / f'obj-{lane}'
+        _built[lane] = TREE / f'obj-{lane}'
     image = _built[lane] / 'arch' / 'arm64' / 'boot' / 'Image'
     if not image.exists():
         raise HarnessError(f'no kernel image at {image}')
