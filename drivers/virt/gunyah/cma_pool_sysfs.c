@@ -148,8 +148,8 @@ static const struct attribute_group pool_group = {
 static ssize_t _name##_show(struct kobject *kobj,			\
 			    struct kobj_attribute *attr, char *buf)	\
 {									\
-	return sysfs_emit(buf, "%lld\n",				\
-		gunyah_pool_stat(kobj_to_pool(kobj), _item));	\
+	return sysfs_emit(buf, "%llu\n",				\
+			  gunyah_pool_stat(kobj_to_pool(kobj), _item));	\
 }									\
 static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
 
