@@ -1468,8 +1468,9 @@ RESERVEDMEM_OF_DECLARE(gunyah_pool, GUNYAH_POOL_COMPATIBLE,
 
 /*
  * The reserved-memory core never calls gunyah_pool_rmem_setup() for a node it
- * reserved nothing for (no reg and no size, or a size of zero): say so here,
- * so every node that does not become the pool is explained.
+ * reserved nothing for (no reg and no size, a size of zero, or a size it found
+ * no room for in alloc-ranges): say so here, so every node that does not
+ * become the pool is explained.
  */
 static void __init gunyah_pool_report_unreserved(void)
 {
@@ -1477,7 +1478,7 @@ static void __init gunyah_pool_report_unreserved(void)
 
 	for_each_compatible_node(np, NULL, GUNYAH_POOL_COMPATIBLE) {
 		if (of_device_is_available(np) && !of_reserved_mem_lookup(np))
-			pr_err("%pOFP: refused: no memory is reserved for the node (zero or missing size)\n",
+			pr_err("%pOFP: refused: no memory is reserved for the node (zero or missing size, or no room to place it)\n",
 			       np);
 	}
 }

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Malformed device-tree nodes: each is refused with one error naming the
-node and the rule, the kernel boots to userspace, and no pool appears."""
+"""Device-tree shapes. Malformed nodes: each is refused with one error naming
+the node and the rule, the kernel boots to userspace, and no pool appears.
+A region placed by the kernel (size, alignment, alloc-ranges) works in both
+modes, and a disabled node is ignored without a word."""
 import re
 
 import pytest
@@ -26,12 +28,12 @@ CASES = {
     'misaligned-size': ([(0x50000000, 0x2000800, 'no-map;')],
                         'gunyah-pool@50000000: refused: size 0x0000000002000800 is not a multiple of the page size (4096 bytes)'),
     'zero-size': ([(0x50000000, 0, 'no-map;')],
-                  'gunyah-pool@50000000: refused: no memory is reserved for the node (zero or missing size)'),
+                  'gunyah-pool@50000000: refused: no memory is reserved for the node (zero or missing size, or no room to place it)'),
     'too-small': ([(0x50000000, 0x100000, 'no-map;')],
                   'gunyah-pool@50000000: refused: size 0x0000000000100000 is below the minimum of 0x0000000000400000 bytes'),
     'reusable-misaligned': ([(0x50200000, 0x2000000, 'reusable;')],
                             'gunyah-pool@50200000: refused: reusable: base 0x0000000050200000 and size 0x0000000002000000 must be aligned to 0x0000000000400000'),
-    # The node that comes first in the device tree wins; fdtoverlay decides
+    # Of two nodes with reg, the first in the device tree wins; fdtoverlay decides
     # the order of the overlay's nodes, so the test reads which one won.
     'second-node': ([(0x50000000, 0x2000000, 'no-map;'), (0x54000000, 0x2000000, 'no-map;')],
                     r'gunyah-pool@(5[04]000000): refused: only one pool is supported and gunyah-pool@(5[04]000000) is already configured'),
@@ -41,11 +43,15 @@ SCRIPT = r'''
 if [ -e /sys/kernel/gunyah ]; then kv sysfs present; else kv sysfs absent; fi
 [ -e $P/capacity_bytes ] && kv capacity "$(cat $P/capacity_bytes)"
 dump iomem cat /proc/iomem
+poolstat > /dev/null 2> /tmp/poolstat.err
+kv poolstat_rc $?
+kv poolstat_err "$(cat /tmp/poolstat.err)"
 '''
 
 
-def overlay(tmp_path, nodes):
-    body = ''.join(NODE.format(addr=a, size=s, flags=f) for a, s, f in nodes)
+def overlay(tmp_path, nodes, body=None):
+    if body is None:
+        body = ''.join(NODE.format(addr=a, size=s, flags=f) for a, s, f in nodes)
     src = tmp_path / 'pool.dtso'
     src.write_text('/dts-v1/;\n/plugin/;\n&{/} {\n\treserved-memory {\n'
                    '\t\t#address-cells = <2>;\n\t\t#size-cells = <2>;\n'
@@ -67,12 +73,15 @@ def test_malformed_node(case, lane, tmp_path):
         assert m and m.group(1) != m.group(2), refusals[0]
         kept = int(m.group(2), 16)
         assert b.kv['sysfs'] == 'present'
+        assert (b.kv['poolstat_rc'], b.kv['poolstat_err']) == ('0', '')
         assert int(b.kv['capacity']) == 0x2000000
         assert any(line.strip() == f'{kept:x}-{kept + 0x1ffffff:x} : gunyah-pool'
                    for line in b.dumps['iomem'])
     else:
         assert refusals == [error]
         assert b.kv['sysfs'] == 'absent'
+        assert (b.kv['poolstat_rc'], b.kv['poolstat_err']) == \
+            ('1', 'poolstat: no donation pool')
         assert not any('gunyah-pool' in line for line in b.dumps['iomem'])
         # A refused no-map region is not in the linear map: it must stay
         # out of System RAM rather than reach the page allocator unmapped.
@@ -83,3 +92,110 @@ def test_malformed_node(case, lane, tmp_path):
                 lo, hi = (int(x, 16) for x in rng.split('-'))
                 if name == 'System RAM':
                     assert not lo <= base <= hi, line
+
+
+# A region the kernel places: 16 MiB (no-map) or 8 MiB (reusable) somewhere
+# in [RANGE_LO, RANGE_HI), on the alignment asked for. Beside a node with
+# reg it needs a name of its own: libfdt takes "gunyah-pool" to mean any
+# "gunyah-pool@..." and fdtoverlay would merge the two.
+DYNAMIC = '''
+		{name} {{
+			compatible = "qcom,gunyah-donation-pool";
+			size = <0x0 {size:#x}>;
+			alignment = <0x0 {align:#x}>;
+			alloc-ranges = <0x0 {lo:#x} 0x0 {span:#x}>;
+			{flags}
+		}};
+'''
+RANGE_LO, RANGE_HI = 0x48000000, 0x58000000
+DYNAMIC_CASES = {
+    'no-map': (16 << 20, 2 << 20),
+    'reusable': (8 << 20, 4 << 20),
+}
+
+DYNAMIC_SCRIPT = SCRIPT + r'''
+kv base "$(cat $D/base)"
+kv mode "$(cat $P/mode)"
+echo 4194304 > $P/min_size_bytes
+kv min_rc $?
+echo "10 kernel" > $D/alloc
+kv alloc_rc $?
+snap s
+kv validate "$(cat $D/validate)"
+echo 1 > $D/free_all
+echo 0 > $P/min_size_bytes
+'''
+
+
+@pytest.mark.parametrize('mode', DYNAMIC_CASES)
+def test_dynamic_region(mode, lane, tmp_path):
+    size, align = DYNAMIC_CASES[mode]
+    body = DYNAMIC.format(name='gunyah-pool', size=size, align=align,
+                          lo=RANGE_LO, span=RANGE_HI - RANGE_LO,
+                          flags=f'{mode};')
+    b = harness.boot(f'dt-dynamic-{mode}', DYNAMIC_SCRIPT, lane=lane,
+                     overlay=overlay(tmp_path, None, body))
+    ready = b.lines(r'^gunyah_pool: gunyah-pool: 0x([0-9a-f]+)\.\.0x([0-9a-f]+) '
+                    rf'\({size >> 20} MiB\), {mode}$')
+    assert len(ready) == 1, b.lines('gunyah_pool')
+    base = int(b.kv['base'], 16)
+    assert RANGE_LO <= base and base + size <= RANGE_HI, hex(base)
+    assert base % align == 0, hex(base)
+    assert int(b.kv['capacity']) == size and b.kv['mode'] == mode
+    assert any(line.strip() == f'{base:x}-{base + size - 1:x} : gunyah-pool'
+               for line in b.dumps['iomem'])
+    # The pool serves its largest block from wherever the kernel put it.
+    assert (b.kv['min_rc'], b.kv['alloc_rc']) == ('0', '0')
+    assert int(b.kv['s.used_bytes']) == 4 << 20
+    assert b.kv['validate'] == 'ok'
+    in_ram = [line for line in b.dumps['iomem']
+              if line.strip().endswith(': System RAM') and
+              int(line.split('-')[0], 16) <= base <= int(line.split()[0].split('-')[1], 16)]
+    # A no-map region is outside System RAM; a reusable one is RAM lent to CMA.
+    assert bool(in_ram) == (mode == 'reusable'), b.dumps['iomem']
+
+
+def test_unplaceable_region_is_refused(lane, tmp_path):
+    # alloc-ranges below RAM (QEMU's RAM starts at 0x40000000): the core
+    # cannot place the region, and the pool says why it does not come up.
+    body = DYNAMIC.format(name='gunyah-pool', size=16 << 20, align=2 << 20,
+                          lo=0x10000000, span=0x10000000, flags='no-map;')
+    b = harness.boot('dt-unplaceable', SCRIPT, lane=lane,
+                     overlay=overlay(tmp_path, None, body))
+    refusals = [r.split('gunyah_pool: ', 1)[1].strip()
+                for r in b.lines(r'^gunyah_pool: .*refused')]
+    assert refusals == ['gunyah-pool: refused: no memory is reserved for the '
+                        'node (zero or missing size, or no room to place it)']
+    assert b.kv['sysfs'] == 'absent'
+
+
+def test_disabled_node_is_ignored(lane, tmp_path):
+    nodes = [(0x50000000, 0x2000000, 'no-map;\n\t\t\tstatus = "disabled";')]
+    b = harness.boot('dt-disabled', SCRIPT, overlay=overlay(tmp_path, nodes),
+                     lane=lane)
+    assert not b.lines(r'gunyah_pool'), b.lines(r'gunyah_pool')
+    assert b.kv['sysfs'] == 'absent'
+    # Not reserved either: the memory is System RAM like any other.
+    assert any(line.strip().endswith(': System RAM') and
+               int(line.split('-')[0], 16) <= 0x50000000 <=
+               int(line.split()[0].split('-')[1], 16)
+               for line in b.dumps['iomem']), b.dumps['iomem']
+
+
+def test_placed_region_is_set_up_before_reg(lane, tmp_path):
+    # The reserved-memory core places and sets up regions without reg
+    # during its first scan, before it sets up any with reg: wherever it is
+    # listed, a placed one becomes the pool.
+    body = (NODE.format(addr=0x50000000, size=0x2000000, flags='no-map;') +
+            DYNAMIC.format(name='gunyah-pool-placed', size=16 << 20,
+                           align=2 << 20, lo=RANGE_LO,
+                           span=RANGE_HI - RANGE_LO, flags='no-map;'))
+    b = harness.boot('dt-placed-and-reg', SCRIPT, lane=lane,
+                     overlay=overlay(tmp_path, None, body))
+    refusals = [r.split('gunyah_pool: ', 1)[1].strip()
+                for r in b.lines(r'^gunyah_pool: .*refused')]
+    assert refusals == ['gunyah-pool@50000000: refused: only one pool is '
+                        'supported and gunyah-pool-placed is already configured']
+    assert b.lines(r'^gunyah_pool: gunyah-pool-placed: 0x[0-9a-f]+\.\.0x[0-9a-f]+ '
+                   r'\(16 MiB\), no-map$')
+    assert int(b.kv['capacity']) == 16 << 20
