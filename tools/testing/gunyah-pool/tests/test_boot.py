@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The default overlay: the pool comes up, stays out of System RAM, serves
-the VM workload through debugfs and ends empty, with consistent books."""
+the VM workload through debugfs and ends empty, with consistent books;
+poolstat and the occupancy picture show what sysfs shows."""
+import struct
+import zlib
+
 import pytest
 
 from gpool import harness
@@ -20,12 +24,25 @@ echo "fault 2 500 2" > $D/vm
 dump vms cat $D/vms
 snap during
 kv during.validate "$(cat $D/validate)"
+# Nothing allocates between here and the snapshot: map and poolstat agree with it.
+dump map cat $D/map
+dump ps.during poolstat
 echo "destroy all" > $D/vm
 echo "3 4 800 42" > $D/workload
 kv workload "$(cat $D/workload)"
 snap after
 kv after.validate "$(cat $D/validate)"
 kv base "$(cat $D/base)"
+# poolstat's watermark column in each state, and its repeat mode.
+dump ps.ok poolstat
+echo 16777216 > $P/high_watermark_bytes
+dump ps.high poolstat
+echo 33554432 > $P/high_watermark_bytes
+echo 33554432 > $P/low_watermark_bytes
+echo 0 > $D/alloc
+dump ps.low poolstat 1 2
+echo 1 > $D/free_all
+echo 0 > $P/low_watermark_bytes
 # kmemleak ignores objects younger than 5 s: scan, wait, scan again.
 if [ -e $K ]; then
 	echo scan > $K; sleep 6; echo scan > $K
@@ -113,3 +130,76 @@ def test_no_leaks(b, lane):
     ours = [line for line in report if 'gunyah' in line]
     assert not ours, '\n'.join(report)
     assert not any('unreferenced object' in line for line in report), '\n'.join(report)
+
+
+POOLSTAT_COLUMNS = ['mode', 'size', 'used', 'free', 'peak', 'commit', 'limit',
+                    'oc', 'wm', 'allocs', 'fails', 'frees']
+
+
+def poolstat(lines):
+    """poolstat's output as one dict per line, checking the header."""
+    assert lines[0].split() == POOLSTAT_COLUMNS, lines
+    rows = [dict(zip(POOLSTAT_COLUMNS, line.split())) for line in lines[1:]]
+    assert rows and all(len(r) == len(POOLSTAT_COLUMNS) for r in rows), lines
+    return rows
+
+
+def test_poolstat_shows_sysfs(b):
+    kv = b.kv
+    (row,) = poolstat(b.dumps['ps.during'])
+    kib = {'size': 'size_bytes', 'used': 'used_bytes', 'free': 'free_bytes',
+           'peak': 'peak_used_bytes', 'commit': 'committed_bytes',
+           'limit': 'commit_limit_bytes', 'oc': 'overcommit_bytes'}
+    for col, f in kib.items():
+        assert int(row[col]) == int(kv[f'during.{f}']) // 1024, (col, row)
+    assert row['mode'] == 'no-map'
+    assert int(row['used']) > 0 and row['wm'] == 'ok'
+    for col, f in [('allocs', 'alloc_success'), ('fails', 'alloc_fail'),
+                   ('frees', 'free')]:
+        assert row[col] == kv[f'during.stats/{f}'], (col, row)
+
+
+def test_poolstat_watermark_states(b):
+    # Free memory equal to the high watermark is ok, above it high, below
+    # the low watermark low; "poolstat 1 2" prints two lines a second apart.
+    (ok,) = poolstat(b.dumps['ps.ok'])
+    (high,) = poolstat(b.dumps['ps.high'])
+    low = poolstat(b.dumps['ps.low'])
+    assert (ok['wm'], high['wm']) == ('ok', 'high')
+    assert len(low) == 2 and all(r['wm'] == 'low' for r in low), low
+    assert all(int(r['free']) == SIZE // 1024 - 4 for r in low), low
+
+
+def png_pixels(path):
+    """Width, height and the palette index of every pixel of an 8-bit
+    palette PNG with no filtering, as the harness writes it."""
+    data = path.read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n'
+    pos, chunks = 8, {}
+    while pos < len(data):
+        n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        crc, = struct.unpack('>I', data[pos + 8 + n:pos + 12 + n])
+        assert zlib.crc32(kind + body) == crc, kind
+        chunks[kind] = chunks.get(kind, b'') + body
+        pos += 12 + n
+    width, height, depth, colour = struct.unpack('>IIBB', chunks[b'IHDR'][:10])
+    assert (depth, colour) == (8, 3)
+    raw = zlib.decompress(chunks[b'IDAT'])
+    rows = [raw[i * (width + 1):(i + 1) * (width + 1)] for i in range(height)]
+    assert len(raw) == height * (width + 1) and all(r[0] == 0 for r in rows)
+    return width, height, b''.join(r[1:] for r in rows)
+
+
+def test_occupancy_picture(b, tmp_path):
+    lines = b.dumps['map']
+    pages = SIZE // 4096
+    assert len(lines) == pages // 64
+    text = ''.join(line.split()[1] for line in lines)
+    used = int(b.kv['during.used_bytes']) // 4096
+    assert (text.count('#'), text.count('.')) == (used, pages - used)
+    width, height, pixels = png_pixels(
+        harness.occupancy_png(lines, tmp_path / 'map.png', scale=2))
+    assert (width, height) == (64 * 2, pages // 64 * 2)
+    # Each page is a 2x2 square: red (1) used, green (0) free, no grey (2).
+    assert [pixels.count(i) // 4 for i in range(3)] == [pages - used, used, 0]
