@@ -59,13 +59,18 @@ def overlay(tmp_path, nodes, body=None):
     return src
 
 
+def refused(b):
+    """The pool's refusal messages in a boot, without the prefix."""
+    return [r.split('gunyah_pool: ', 1)[1].strip()
+            for r in b.lines(r'^gunyah_pool: .*refused')]
+
+
 @pytest.mark.parametrize('case', CASES)
 def test_malformed_node(case, lane, tmp_path):
     nodes, error = CASES[case]
     b = harness.boot(f'dt-{case}', SCRIPT, overlay=overlay(tmp_path, nodes),
                      lane=lane)
-    refusals = [r.split('gunyah_pool: ', 1)[1].strip()
-                for r in b.lines(r'^gunyah_pool: .*refused')]
+    refusals = refused(b)
     if case == 'second-node':
         # One good pool; only the other node is refused, naming the first.
         assert len(refusals) == 1, refusals
@@ -162,8 +167,7 @@ def test_unplaceable_region_is_refused(lane, tmp_path):
                           lo=0x10000000, span=0x10000000, flags='no-map;')
     b = harness.boot('dt-unplaceable', SCRIPT, lane=lane,
                      overlay=overlay(tmp_path, None, body))
-    refusals = [r.split('gunyah_pool: ', 1)[1].strip()
-                for r in b.lines(r'^gunyah_pool: .*refused')]
+    refusals = refused(b)
     assert refusals == ['gunyah-pool: refused: no memory is reserved for the '
                         'node (zero or missing size, or no room to place it)']
     assert b.kv['sysfs'] == 'absent'
@@ -192,8 +196,7 @@ def test_placed_region_is_set_up_before_reg(lane, tmp_path):
                            span=RANGE_HI - RANGE_LO, flags='no-map;'))
     b = harness.boot('dt-placed-and-reg', SCRIPT, lane=lane,
                      overlay=overlay(tmp_path, None, body))
-    refusals = [r.split('gunyah_pool: ', 1)[1].strip()
-                for r in b.lines(r'^gunyah_pool: .*refused')]
+    refusals = refused(b)
     assert refusals == ['gunyah-pool@50000000: refused: only one pool is '
                         'supported and gunyah-pool-placed is already configured']
     assert b.lines(r'^gunyah_pool: gunyah-pool-placed: 0x[0-9a-f]+\.\.0x[0-9a-f]+ '
