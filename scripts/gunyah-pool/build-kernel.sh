@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# build-kernel.sh [--config-only] [LANE]: configure and build arm64 Image.
+# build-kernel.sh [--config-only] [--objdir DIR] [LANE]: configure and build
+# arm64 Image.
 #
 # A lane is tools/testing/gunyah-pool/configs/base.config, plus LANE.config
 # for any lane but "default"; LANE may also be the path of a fragment. The base goes through allnoconfig, the lane's
@@ -10,14 +11,21 @@
 # (usually a dependency the fragment does not enable) fails the build by
 # name. A fragment's "# make: VAR=value ..." lines are passed to make (the
 # kcsan lane instruments only the pool's objects that way). Each lane has its
-# own O= directory, build/linux/obj-LANE, and configuration is redone only
+# own O= directory, build/linux/obj-LANE (or --objdir), and configuration is redone only
 # when its inputs change, so make rebuilds only what changed. An O= directory
 # directly inside the source tree makes kbuild use relative paths only, so
 # ccache serves one clone's objects to another.
 set -euo pipefail
 
 config_only=
-if [ "${1:-}" = --config-only ]; then config_only=1; shift; fi
+objdir=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--config-only) config_only=1; shift ;;
+	--objdir) objdir=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
 lane=${1:-default}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tree=$top/build/linux
@@ -33,7 +41,7 @@ elif [ "$lane" != default ]; then
 	[ -f "$cfgdir/$lane.config" ] || die "no lane '$lane' ($cfgdir/$lane.config)"
 	fragments+=("$cfgdir/$lane.config")
 fi
-out=$tree/obj-$lane
+out=${objdir:-$tree/obj-$lane}
 
 "$top/scripts/gunyah-pool/prepare-tree.sh"
 

@@ -6,9 +6,10 @@
 
 The series, in the order a maintainer expects: the binding, the driver
 (no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
-interface with fault injection, the benchmark, the documentation, then the
-KUnit tests. Each patch carries the new files it introduces and its share
-of patches/*.patch (the edits to upstream files). The series is made in a
+interface with fault injection, the benchmark, the documentation, the
+KUnit tests, then pKVM as the pool's first user. Each patch carries the new
+files it introduces and its share of patches/*.patch (the edits to upstream
+files). The series is made in a
 small git repository holding the pristine versions of the upstream files it
 edits, so it is quick and needs no copy of the whole tree.
 
@@ -250,6 +251,34 @@ checks the books after every phase.''',
         'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*'],
                  G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n']},
         'patches': [],
+    },    {
+        'subject': 'KVM: arm64: pkvm: donate VM memory from the Gunyah donation pool',
+        'body': '''\
+In protected mode the host donates to EL2, for every VM, the stage-2 PGD
+pages, the hypervisor's VM structure and one vCPU structure per vCPU.
+They come from the page allocator and stay in the linear map: a stray
+host access to one of them (load_unaligned_zeropad() running off the end
+of the page before it, copy_from_kernel_nofault()) faults at stage 2 and
+EL2 stops the machine.
+
+Route every donation through pkvm_donation_alloc(), pkvm_donation_free()
+and pkvm_donation_reclaim(), and reserve a VM's donations as its vCPUs
+are created. Without CONFIG_PKVM_DONATION_POOL these are the stock calls.
+With it and kvm-arm.donation_pool=1, pkvm_donation.c takes the memory
+from a reusable Gunyah donation pool, which is never in the linear map;
+a VM the pool cannot promise is refused at KVM_CREATE_VCPU with -ENOMEM.
+Teardown returns blocks by a record, not through the teardown memcache,
+whose links EL2 writes inside pages the host cannot read; blocks EL2 did
+not hand back stay out of the pool and are counted. A no-map pool is
+refused at boot: EL2 does not take MEMBLOCK_NOMAP memory.
+
+CONFIG_PKVM_DONATION_PROBE adds a debugfs probe that reads donated memory
+as a stray access would, to show the crash and that the pool prevents it.''',
+        'files': ['arch/arm64/kvm/pkvm_donation.c',
+                  'arch/arm64/kvm/pkvm_donation.h'],
+        'adds': {'Documentation/virt/gunyah/donation-pool.rst': [
+            r"A hypervisor driver's use: pKVM\n=+\n.*?(?=Operating the pool\n)"]},
+        'patches': ['0004-KVM-arm64-pkvm-donate-VM-memory-from-the-Gunyah-donation-pool.patch'],
     },
 ]
 

@@ -17,6 +17,11 @@ from gpool import harness  # noqa: E402
 LANE_MODULES = {
     'kasan-pagealloc': {'test_kunit', 'test_boot', 'test_reusable'},
     'kcsan': {'test_kunit', 'test_boot', 'test_sysfs', 'test_reliability'},
+    'pkvm': {'test_pkvm'},
+}
+# Modules that boot only in some lanes: pKVM needs the pkvm lane's kernel.
+MODULE_LANES = {
+    'test_pkvm': {'pkvm'},
 }
 
 
@@ -33,7 +38,8 @@ def pytest_generate_tests(metafunc):
         lanes = metafunc.config.getoption('lanes').split(',')
         module = metafunc.module.__name__.split('.')[-1]
         picked = [lane for lane in lanes
-                  if module in LANE_MODULES.get(lane, {module})]
+                  if module in LANE_MODULES.get(lane, {module})
+                  and lane in MODULE_LANES.get(module, {lane})]
         if not picked:
             picked = [pytest.param(None, marks=pytest.mark.skip(
                 reason=f'{module} does not boot in lane(s) {",".join(lanes)}'))]

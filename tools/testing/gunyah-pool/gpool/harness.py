@@ -28,16 +28,25 @@ DTS_DIR = TOP / 'arch' / 'arm64' / 'boot' / 'dts' / 'gunyah-pool'
 GUEST = HERE / 'guest'
 DEFAULT_OVERLAY = 'qemu-virt-gunyah-pool.dtso'
 
+MACHINE = 'virt'
+# pKVM: the kernel enters at EL2; the GICv3 is what protected mode expects.
+MACHINE_EL2 = 'virt,virtualization=on,gic-version=3'
+
 # Test lanes: a kernel configuration (configs/<build>.config on top of
-# base.config) and extra kernel arguments. Timeouts scale with the lane.
+# base.config), extra kernel arguments, a timeout factor and QEMU's machine.
 LANES = {
-    'default': ('default', '', 1),
-    'kasan': ('kasan', '', 5),
-    'kasan-pagealloc': ('kasan', 'debug_pagealloc=on page_poison=1', 6),
-    'kcsan': ('kcsan', '', 4),
+    'default': ('default', '', 1, MACHINE),
+    'kasan': ('kasan', '', 5, MACHINE),
+    'kasan-pagealloc': ('kasan', 'debug_pagealloc=on page_poison=1', 6,
+                        MACHINE),
+    'kcsan': ('kcsan', '', 4, MACHINE),
+    'pkvm': ('pkvm', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
 }
 
-MACHINE = 'virt'
+# What a pKVM kernel prints once EL2 is in charge (hVHE on a CPU with VHE,
+# as QEMU's "max" has; nVHE without).
+PKVM_BANNER = re.compile(r'kvm \[\d+\]: Protected (hVHE|nVHE) mode '
+                         r'initialized successfully')
 CPU = 'max,pauth-impdef=on'     # -cpu max; cheaper pointer auth under TCG
 MEMORY_MB = 1024
 SMP = 2
@@ -124,12 +133,15 @@ def qemu_base(smp=SMP, mem=MEMORY_MB, machine=MACHINE):
             '-m', str(mem), '-smp', str(smp), '-nic', 'none']
 
 
-def board_dtb(smp=SMP, mem=MEMORY_MB):
-    """QEMU's own device tree for the same machine, memory and CPUs."""
-    dtb = BUILD / 'dtb' / f'board-{MACHINE}-{mem}m-{smp}cpu.dtb'
+def board_dtb(smp=SMP, mem=MEMORY_MB, machine=MACHINE):
+    """QEMU's own device tree for the same machine, memory and CPUs: the
+    machine's options change it (virtualization=on makes PSCI use smc,
+    gic-version=3 another interrupt controller)."""
+    tag = machine.replace(',', '-').replace('=', '')
+    dtb = BUILD / 'dtb' / f'board-{tag}-{mem}m-{smp}cpu.dtb'
     if not dtb.exists():
         dtb.parent.mkdir(parents=True, exist_ok=True)
-        cmd = qemu_base(smp, mem, f'{MACHINE},dumpdtb={dtb}')
+        cmd = qemu_base(smp, mem, f'{machine},dumpdtb={dtb}')
         _run(cmd + ['-display', 'none'])
     return dtb
 
@@ -141,9 +153,9 @@ DTC_QUIET = ['-W', 'no-ranges_format', '-W', 'no-avoid_default_addr_size',
              '-W', 'no-unique_unit_address']
 
 
-def make_dtb(overlay, dest, smp=SMP, mem=MEMORY_MB):
+def make_dtb(overlay, dest, smp=SMP, mem=MEMORY_MB, machine=MACHINE):
     """Board DT plus one overlay (a file name in DTS_DIR, a path, or None)."""
-    base = board_dtb(smp, mem)
+    base = board_dtb(smp, mem, machine)
     dest = Path(dest)
     if overlay is None:
         shutil.copy(base, dest)
@@ -161,10 +173,11 @@ def make_dtb(overlay, dest, smp=SMP, mem=MEMORY_MB):
     return dest
 
 
-def guest_helper():
-    """The static arm64 helper, rebuilt when its source changes."""
-    src = GUEST / 'gpool-helper.c'
-    exe = BUILD / 'guest' / 'gpool-helper'
+def guest_helper(name='gpool-helper'):
+    """A static arm64 helper from guest/NAME.c, rebuilt when its source
+    changes."""
+    src = GUEST / f'{name}.c'
+    exe = BUILD / 'guest' / name
     if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
         exe.parent.mkdir(parents=True, exist_ok=True)
         _run(['aarch64-linux-gnu-gcc', '-static', '-O2', '-Wall', '-Wextra',
@@ -187,6 +200,7 @@ def make_initramfs(objdir, script, dest):
         f'file /bin/busybox {busybox} 0755 0 0',
         'slink /bin/sh busybox 0777 0 0',
         f'file /bin/gpool-helper {guest_helper()} 0755 0 0',
+        f'file /bin/pkvm-vms {guest_helper("pkvm-vms")} 0755 0 0',
         f'file /bin/poolstat {GUEST / "poolstat"} 0755 0 0',
         f'file /init {GUEST / "init"} 0755 0 0',
         f'file /lib.sh {GUEST / "lib.sh"} 0644 0 0',
@@ -293,13 +307,13 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
           mem=MEMORY_MB, check=True, echo=False, image=None):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
-    build, lane_args, slow = LANES[lane]
+    build, lane_args, slow, machine = LANES[lane]
     objdir = kernel(build)
     timeout *= slow
     if lane != 'default':
         name = f'{name}-{lane}'
     d = out_dir(name)
-    dtb = make_dtb(overlay, d / 'board.dtb', smp, mem)
+    dtb = make_dtb(overlay, d / 'board.dtb', smp, mem, machine)
     initrd = make_initramfs(objdir, script, d / 'initramfs.cpio')
     kargs = ['console=ttyAMA0', 'panic=-1', 'printk.devkmsg=on',
              'loglevel=7']
@@ -307,7 +321,7 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
         kargs += ['kunit.enable=1', f'kunit.filter_glob={kunit}']
     else:
         kargs += ['kunit.enable=0']
-    cmd = qemu_base(smp, mem) + [
+    cmd = qemu_base(smp, mem, machine) + [
         '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
         '-no-reboot', '-kernel',
         str(image or objdir / 'arch/arm64/boot/Image'),
@@ -331,6 +345,9 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
     b.seconds = time.monotonic() - start
     b.log = (d / 'console.log').read_bytes().decode('utf-8', 'replace')
     _parse(b, expect_splats)
+    if 'kvm-arm.mode=protected' in lane_args and not PKVM_BANNER.search(b.log):
+        b.problems.append('pKVM did not initialise: no "Protected hVHE/nVHE '
+                          'mode initialized successfully"')
     return b.check() if check else b
 
 

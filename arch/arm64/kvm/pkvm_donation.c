@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pKVM's donations to EL2, and taking them from the Gunyah donation pool.
+ *
+ * For every VM the host donates to the hypervisor its stage-2 PGD pages, the
+ * hypervisor's VM structure and one hypervisor vCPU structure per vCPU
+ * (__pkvm_create_hyp_vm()). A donated page leaves the host's stage 2; a host
+ * access to it, even a load_unaligned_zeropad() running off the end of the
+ * page before it or a copy_from_kernel_nofault(), is not fixed up: EL2 stops
+ * the machine. A page from the page allocator stays in the linear map, so
+ * such an access can reach it; a page from the Gunyah donation pool is never
+ * in the linear map, so it cannot.
+ *
+ * With kvm-arm.donation_pool=1 and a pool EL2 can take (a reusable pool: EL2
+ * refuses MEMBLOCK_NOMAP memory, see addr_is_allowed_memory()), every
+ * donation comes from the pool, through its public API only:
+ *
+ *  - KVM_CREATE_VCPU reserves what the VM will donate with that many vCPUs
+ *    (gunyah_pool_reserve()), so a VM the pool cannot serve is refused there
+ *    with -ENOMEM, never at its first KVM_RUN or at EL2;
+ *  - every donated block is recorded. At teardown EL2 hands the pages back
+ *    on a list whose links it writes inside them, which the host could only
+ *    read through a mapping it must not have, so the record, not that list,
+ *    says what goes back to the pool;
+ *  - a block EL2 did not hand back stays out of the pool for good, counted
+ *    in debugfs (pkvm_donations/stranded_bytes) and reported.
+ *
+ * EL2 clears what it maps, so the host never writes into a donated page.
+ * Without the switch, or without a usable pool, donations come from the page
+ * allocator as they always did; the record is kept either way, for the
+ * debug probe (CONFIG_PKVM_DONATION_PROBE) and so both paths read the same.
+ *
+ * Locking: a VM's record changes under its config_lock, where pkvm.c creates
+ * and destroys the hypervisor's VM; the reservation grows under kvm->lock
+ * (vCPU creation) and is given back when the VM is destroyed.
+ */
+
+#define pr_fmt(fmt) "kvm: pkvm donation pool: " fmt
+
+#include <linux/debugfs.h>
+#include <linux/gunyah_pool.h>
+#include <linux/kvm_host.h>
+#include <linux/memblock.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <asm/kvm_pgtable.h>
+#include <asm/set_memory.h>
+#include <asm/word-at-a-time.h>
+
+#include "hyp_constants.h"
+#include "pkvm_donation.h"
+
+/**
+ * struct pkvm_donation - one block of memory donated to EL2
+ * @phys: physical address of the block
+ * @size: bytes EL2 took (page aligned); the block may be larger
+ * @order: the block's order when it came from the pool
+ */
+struct pkvm_donation {
+	phys_addr_t phys;
+	size_t size;
+	unsigned int order;
+};
+
+/**
+ * struct pkvm_donations - what one VM has donated to EL2
+ * @from_pool: the blocks came from the Gunyah donation pool
+ * @nr: number of blocks in @blocks
+ * @blocks: the blocks, in donation order
+ */
+struct pkvm_donations {
+	bool from_pool;
+	unsigned int nr;
+	struct pkvm_donation blocks[];
+};
+
+static bool donation_pool_param;
+static bool donation_pool_on __ro_after_init;
+static atomic64_t stranded_bytes = ATOMIC64_INIT(0);
+
+static int __init early_donation_pool_cfg(char *arg)
+{
+	return kstrtobool(arg, &donation_pool_param);
+}
+early_param("kvm-arm.donation_pool", early_donation_pool_cfg);
+
+/* The pool's block for @size bytes: what gunyah_pool_alloc() hands out. */
+static size_t pool_block_bytes(size_t size)
+{
+	return PAGE_SIZE << get_order(size);
+}
+
+static size_t pgd_bytes(struct kvm *kvm)
+{
+	return kvm_pgtable_stage2_pgd_size(kvm->arch.mmu.vtcr);
+}
+
+static size_t hyp_vm_bytes(unsigned int nr_vcpus)
+{
+	return PAGE_ALIGN(size_add(PKVM_HYP_VM_SIZE,
+				   size_mul(sizeof(void *), nr_vcpus)));
+}
+
+static size_t hyp_vcpu_bytes(void)
+{
+	return PAGE_ALIGN(PKVM_HYP_VCPU_SIZE);
+}
+
+/* What a VM with @nr_vcpus vCPUs takes from the pool, as __pkvm_create_hyp_vm() asks. */
+static size_t pool_bytes_for(struct kvm *kvm, unsigned int nr_vcpus)
+{
+	return pool_block_bytes(pgd_bytes(kvm)) +
+	       pool_block_bytes(hyp_vm_bytes(nr_vcpus)) +
+	       nr_vcpus * pool_block_bytes(hyp_vcpu_bytes());
+}
+
+/**
+ * pkvm_donation_reserve_vcpu() - commit pool memory for one more vCPU
+ * @kvm: the VM, with kvm->lock held, about to create a vCPU
+ *
+ * Return: 0, or -ENOMEM when the pool's commit limit refuses the VM.
+ */
+int pkvm_donation_reserve_vcpu(struct kvm *kvm)
+{
+	size_t need, have = kvm->arch.pkvm.pool_reserved;
+	int ret;
+
+	lockdep_assert_held(&kvm->lock);
+	if (!donation_pool_on)
+		return 0;
+
+	need = pool_bytes_for(kvm, kvm->created_vcpus + 1);
+	if (need <= have)
+		return 0;
+	ret = gunyah_pool_reserve(need - have);
+	if (ret)
+		return ret == -ENOMEM ? ret : -ENOMEM;
+	kvm->arch.pkvm.pool_reserved = need;
+	return 0;
+}
+
+static struct pkvm_donations *donations_grow(struct kvm *kvm)
+{
+	struct pkvm_donations *old = kvm->arch.pkvm.donations, *d;
+	unsigned int nr = old ? old->nr : 0;
+
+	d = krealloc(old, struct_size(d, blocks, nr + 1), GFP_KERNEL_ACCOUNT);
+	if (!d)
+		return NULL;
+	if (!nr)
+		d->from_pool = donation_pool_on;
+	d->nr = nr;
+	kvm->arch.pkvm.donations = d;
+	return d;
+}
+
+/**
+ * pkvm_donation_alloc() - memory for the host to donate to EL2
+ * @kvm: the VM, with its config_lock held
+ * @size: bytes EL2 will take, page aligned
+ *
+ * Return: the linear-map address of the memory (EL2 translates it; the host
+ * never dereferences it), or NULL.
+ */
+void *pkvm_donation_alloc(struct kvm *kvm, size_t size)
+{
+	struct pkvm_donations *d;
+	phys_addr_t phys;
+	void *va;
+
+	lockdep_assert_held(&kvm->arch.config_lock);
+	d = donations_grow(kvm);
+	if (!d)
+		return NULL;
+
+	if (d->from_pool) {
+		if (gunyah_pool_alloc(get_order(size), GFP_KERNEL, &phys))
+			return NULL;
+		va = phys_to_virt(phys);
+	} else {
+		va = alloc_pages_exact(size, GFP_KERNEL_ACCOUNT);
+		if (!va)
+			return NULL;
+		phys = virt_to_phys(va);
+	}
+	d->blocks[d->nr++] = (struct pkvm_donation) {
+		.phys = phys, .size = size, .order = get_order(size),
+	};
+	return va;
+}
+
+static void donation_free(struct pkvm_donations *d, struct pkvm_donation *b)
+{
+	if (d->from_pool)
+		gunyah_pool_free(b->phys, b->order);
+	else
+		free_pages_exact(phys_to_virt(b->phys), b->size);
+}
+
+/**
+ * pkvm_donation_free() - free a donation EL2 refused or handed back at once
+ * @kvm: the VM, with its config_lock held
+ * @va: what pkvm_donation_alloc() returned
+ * @size: what it was asked for
+ */
+void pkvm_donation_free(struct kvm *kvm, void *va, size_t size)
+{
+	struct pkvm_donations *d = kvm->arch.pkvm.donations;
+	phys_addr_t phys = virt_to_phys(va);
+	unsigned int i;
+
+	lockdep_assert_held(&kvm->arch.config_lock);
+	for (i = 0; d && i < d->nr; i++) {
+		if (d->blocks[i].phys != phys)
+			continue;
+		WARN_ON_ONCE(d->blocks[i].size != size);
+		donation_free(d, &d->blocks[i]);
+		d->blocks[i] = d->blocks[--d->nr];
+		return;
+	}
+	WARN_ONCE(1, "freeing a donation that was not recorded\n");
+}
+
+/**
+ * pkvm_donation_reclaim() - take back what the VM donated, after teardown
+ * @kvm: the VM, with its config_lock held
+ * @returned: EL2 tore the VM down and handed its pages back
+ *
+ * Pages from the page allocator go back through the teardown memcache, as
+ * they always did. Pool blocks go back by the record: the memcache's links
+ * are inside pages the host has no mapping of. When EL2 did not tear the VM
+ * down, it still owns every block: they stay out of the pool.
+ */
+void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
+{
+	struct kvm_hyp_memcache *mc = &kvm->arch.pkvm.teardown_mc;
+	struct pkvm_donations *d = kvm->arch.pkvm.donations;
+	unsigned long pages = 0;
+	size_t bytes = 0;
+	unsigned int i;
+
+	lockdep_assert_held(&kvm->arch.config_lock);
+	if (!d || !d->from_pool) {
+		free_hyp_memcache(mc);
+		goto out;
+	}
+
+	for (i = 0; i < d->nr; i++) {
+		pages += d->blocks[i].size >> PAGE_SHIFT;
+		bytes += PAGE_SIZE << d->blocks[i].order;
+	}
+	if (!returned) {
+		atomic64_add(bytes, &stranded_bytes);
+		pr_err("EL2 kept %u blocks (%zu bytes) of a VM it did not tear down; they stay out of the pool\n",
+		       d->nr, bytes);
+	} else {
+		WARN_ONCE(mc->nr_pages != pages,
+			  "EL2 handed back %lu pages, %lu were donated\n",
+			  mc->nr_pages, pages);
+		for (i = 0; i < d->nr; i++)
+			donation_free(d, &d->blocks[i]);
+	}
+	mc->head = 0;
+	mc->nr_pages = 0;
+out:
+	kfree(d);
+	kvm->arch.pkvm.donations = NULL;
+}
+
+/**
+ * pkvm_donations_destroy() - give back the VM's reservation
+ * @kvm: the VM being destroyed, after pkvm_donation_reclaim()
+ */
+void pkvm_donations_destroy(struct kvm *kvm)
+{
+	if (kvm->arch.pkvm.pool_reserved)
+		gunyah_pool_unreserve(kvm->arch.pkvm.pool_reserved);
+	kvm->arch.pkvm.pool_reserved = 0;
+}
+
+#ifdef CONFIG_PKVM_DONATION_PROBE
+/*
+ * The probe does to donated memory what a stray kernel access would: a
+ * copy_from_kernel_nofault() of each page and a load_unaligned_zeropad()
+ * that starts three bytes before it, in the page before, where that page
+ * is mapped. With donations from the page allocator the first such access
+ * stops the machine at EL2; with donations from the pool, the copies fail
+ * with -EFAULT and the loads return zero-padded words.
+ */
+struct probe_result {
+	unsigned long pages;		/* pages probed */
+	unsigned long mapped;		/* in the linear map */
+	unsigned long faulted;		/* copy_from_kernel_nofault() failed */
+	unsigned long crossings;	/* loads from the page before */
+	unsigned long zero_padded;	/* ... that came back zero-padded */
+};
+
+static DEFINE_MUTEX(probe_lock);	/* serialises probes, guards probe_last */
+static struct probe_result probe_last;
+
+static bool linear_map_present(phys_addr_t phys)
+{
+	return pfn_valid(PHYS_PFN(phys)) &&
+	       kernel_page_present(pfn_to_page(PHYS_PFN(phys)));
+}
+
+static void probe_page(phys_addr_t phys, bool nofault, bool zeropad,
+		       struct probe_result *r)
+{
+	char *va = phys_to_virt(phys);
+	unsigned long word;
+
+	r->pages++;
+	if (linear_map_present(phys))
+		r->mapped++;
+	if (nofault && copy_from_kernel_nofault(&word, va, sizeof(word)))
+		r->faulted++;
+	if (zeropad && linear_map_present(phys - PAGE_SIZE)) {
+		r->crossings++;
+		word = load_unaligned_zeropad(va - 3);
+		if (!(word >> 24))
+			r->zero_padded++;
+	}
+}
+
+/* "donated [nofault|zeropad]": every page every live VM has donated. */
+static void probe_donated(bool nofault, bool zeropad, struct probe_result *r)
+{
+	struct pkvm_donations *d;
+	struct kvm *kvm;
+	unsigned int i;
+	size_t off;
+
+	guard(mutex)(&kvm_lock);
+	list_for_each_entry(kvm, &vm_list, vm_list) {
+		guard(mutex)(&kvm->arch.config_lock);
+		d = kvm->arch.pkvm.donations;
+		for (i = 0; d && i < d->nr; i++)
+			for (off = 0; off < d->blocks[i].size; off += PAGE_SIZE)
+				probe_page(d->blocks[i].phys + off, nofault,
+					   zeropad, r);
+	}
+}
+
+/*
+ * "strand": make the teardown of every live VM whose memory came from the
+ * pool fail, as a teardown EL2 refuses would: the host forgets the VM's
+ * handle, so EL2 keeps the VM and every page it was given. Its blocks must
+ * then stay out of the pool.
+ */
+static void probe_strand(void)
+{
+	struct pkvm_donations *d;
+	struct kvm *kvm;
+
+	guard(mutex)(&kvm_lock);
+	list_for_each_entry(kvm, &vm_list, vm_list) {
+		guard(mutex)(&kvm->arch.config_lock);
+		d = kvm->arch.pkvm.donations;
+		if (!d || !d->from_pool || !kvm->arch.pkvm.handle)
+			continue;
+		kvm->arch.pkvm.handle = U32_MAX;	/* no VM at EL2 has it */
+	}
+}
+
+/*
+ * "range <phys> <bytes>": the pages of a range that are not in the linear
+ * map, and every boundary where a mapped page runs into one of them.
+ */
+static void probe_range(phys_addr_t start, u64 bytes, struct probe_result *r)
+{
+	phys_addr_t p;
+
+	for (p = start; p - start < bytes; p += PAGE_SIZE) {
+		if (linear_map_present(p))
+			r->mapped++;
+		else
+			probe_page(p, true, true, r);
+		cond_resched();
+	}
+}
+
+static ssize_t probe_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	struct probe_result r = {};
+	u64 start, bytes;
+	char buf[64];
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+
+	guard(mutex)(&probe_lock);
+	if (sscanf(buf, "range %llx %llx", &start, &bytes) == 2) {
+		if (!PAGE_ALIGNED(start) || !PAGE_ALIGNED(bytes))
+			return -EINVAL;
+		probe_range(start, bytes, &r);
+	} else if (sysfs_streq(buf, "donated")) {
+		probe_donated(true, true, &r);
+	} else if (sysfs_streq(buf, "donated nofault")) {
+		probe_donated(true, false, &r);
+	} else if (sysfs_streq(buf, "donated zeropad")) {
+		probe_donated(false, true, &r);
+	} else if (sysfs_streq(buf, "strand")) {
+		probe_strand();
+	} else {
+		return -EINVAL;
+	}
+	probe_last = r;
+	return count;
+}
+
+static int probe_show(struct seq_file *m, void *v)
+{
+	guard(mutex)(&probe_lock);
+	seq_printf(m, "pages=%lu mapped=%lu faulted=%lu crossings=%lu zero_padded=%lu\n",
+		   probe_last.pages, probe_last.mapped, probe_last.faulted,
+		   probe_last.crossings, probe_last.zero_padded);
+	return 0;
+}
+
+static int probe_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, probe_show, NULL);
+}
+
+static const struct file_operations probe_fops = {
+	.owner = THIS_MODULE,
+	.open = probe_open,
+	.read = seq_read,
+	.write = probe_write,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+
+static void __init probe_debugfs_init(struct dentry *dir)
+{
+	debugfs_create_file("probe", 0600, dir, NULL, &probe_fops);
+}
+#else
+static void __init probe_debugfs_init(struct dentry *dir) { }
+#endif /* CONFIG_PKVM_DONATION_PROBE */
+
+static int stranded_get(void *data, u64 *val)
+{
+	*val = atomic64_read(&stranded_bytes);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(stranded_fops, stranded_get, NULL, "%llu\n");
+
+/*
+ * Decide once, at boot, where donations come from: the pool is ready by
+ * now (it sets up before late_initcall), and KVM finished at device_initcall.
+ */
+static int __init pkvm_donation_pool_init(void)
+{
+	struct dentry *dir;
+	phys_addr_t phys;
+	bool usable;
+	int ret;
+
+	if (!is_protected_kvm_enabled() || !is_kvm_arm_initialised())
+		return 0;
+
+	dir = debugfs_create_dir("pkvm_donations", NULL);
+	debugfs_create_file("stranded_bytes", 0444, dir, NULL, &stranded_fops);
+	probe_debugfs_init(dir);
+
+	if (!donation_pool_param)
+		return 0;
+
+	/* EL2 takes only memory the host maps: no MEMBLOCK_NOMAP. */
+	ret = gunyah_pool_alloc(0, GFP_KERNEL, &phys);
+	if (ret) {
+		pr_err("no Gunyah donation pool to take from (%d); donating from the page allocator\n",
+		       ret);
+		return 0;
+	}
+	usable = memblock_is_map_memory(phys);
+	gunyah_pool_free(phys, 0);
+	if (!usable) {
+		pr_err("the Gunyah donation pool is no-map memory, which EL2 refuses; donating from the page allocator\n");
+		return 0;
+	}
+
+	donation_pool_on = true;
+	pr_info("VM memory for EL2 comes from the Gunyah donation pool\n");
+	return 0;
+}
+late_initcall(pkvm_donation_pool_init);

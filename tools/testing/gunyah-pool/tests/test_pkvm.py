@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""pKVM, the pool's first real consumer: the kernel boots at EL2 in protected
+mode (kvm-arm.mode=protected) and, with kvm-arm.donation_pool=1 and a
+reusable pool, every page it donates to the hypervisor for a VM comes from
+the pool. VMs run (guest/pkvm-vms.c); the pool's books follow them; a stray
+read of a donated page, which with the stock path stops the machine at EL2,
+finds nothing with the pool; a VM the pool cannot serve is refused when its
+vCPUs are created; a no-map pool is refused and VMs keep the stock path."""
+import re
+
+import pytest
+
+from gpool import harness
+
+OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
+POOL_ON = 'kvm-arm.donation_pool=1'
+PROBE = '/sys/kernel/debug/pkvm_donations'
+
+# state PREFIX: the pool's books, from the test script or, as
+# "sh /tmp/state.sh PREFIX", from pkvm-vms -H while its VMs are alive.
+# vms NAME ARGS...: run pkvm-vms, keep its last line as NAME.out.
+STATE_SH = r'''
+cat > /tmp/state.sh <<'EOF'
+. /lib.sh
+snap $1
+kv $1.validate "$(cat $D/validate)"
+kv $1.stranded "$(cat @PROBE@/stranded_bytes)"
+cat $P/committed_bytes > /tmp/$1.committed
+EOF
+state() { sh /tmp/state.sh $1; }
+vms() { _n=$1; shift; kv $_n.out "$(pkvm-vms "$@" 2>&1 | tail -n 1)"; }
+'''
+
+POOL_SCRIPT = STATE_SH + r'''
+cat > /tmp/probe.sh <<'EOF'
+. /lib.sh
+base=$(cat $D/base)
+cap=$(cat $P/capacity_bytes)
+echo donated > @PROBE@/probe
+kv $1.donated "$(cat @PROBE@/probe)"
+# The whole region and a page either side of it.
+printf 'range %x %x' $((base - 4096)) $((cap + 8192)) > @PROBE@/probe
+kv $1.range "$(cat @PROBE@/probe)"
+sh /tmp/state.sh $1
+EOF
+
+state base
+vms one -n 1 -c 1 -H 'sh /tmp/state.sh held1x1'
+state after1x1
+vms two -n 1 -c 2 -H 'sh /tmp/state.sh held1x2'
+vms many -n 3 -c 4 -H 'sh /tmp/probe.sh held3x4'
+state after3x4
+
+# The storm: 50 rounds of 4 VMs of 1 to 4 vCPUs each.
+vms storm -n 4 -c 4 -r 50 -s 20261202
+state storm
+
+# No room for any commitment: the first vCPU is refused.
+echo 0 > $P/overcommit_ratio
+vms refused0 -n 1 -c 1
+state refused0
+echo 100 > $P/overcommit_ratio
+# Room for one 1-vCPU VM exactly: a second vCPU is refused, the VM that
+# fits runs.
+need=$(( $(cat /tmp/held1x1.committed) - $(cat /tmp/base.committed) ))
+room=$(( $(cat $P/commit_limit_bytes) - $(cat $P/committed_bytes) - need ))
+kv room $room
+echo $room > $D/reserve
+vms refused2 -n 1 -c 2
+state refused2
+vms fits -n 1 -c 1
+state fits
+echo $room > $D/unreserve
+state end
+'''
+
+# The stock path: donations from the page allocator, then a stray read of
+# one of them. The machine must stop at EL2.
+STOCK_SCRIPT = STATE_SH + r'''
+vms stock -n 1 -c 2 -H 'echo "donated @HOW@" > @PROBE@/probe'
+'''
+
+
+def script(text, **subst):
+    text = text.replace('@PROBE@', PROBE)
+    for k, v in subst.items():
+        text = text.replace(f'@{k}@', v)
+    return text
+
+
+def kv_int(b, key):
+    return int(b.kv[key])
+
+
+def vms_ok(b, name):
+    """pkvm-vms' summary of a run that must have succeeded, as a dict."""
+    out = b.kv[f'{name}.out']
+    m = re.fullmatch(r'pkvm-vms: ok (.*)', out)
+    assert m, f'{name}: {out}'
+    return dict(f.split('=') for f in m.group(1).split())
+
+
+def books(b, prefix):
+    return {k: kv_int(b, f'{prefix}.{k}') for k in
+            ('used_bytes', 'committed_bytes', 'stats/alloc_success',
+             'stats/free', 'stats/invalid_free')}
+
+
+def probe(b, key):
+    return {k: int(v) for k, v in (f.split('=') for f in b.kv[key].split())}
+
+
+@pytest.fixture(scope='module')
+def pool(lane):
+    return harness.boot('pkvm-pool', script(POOL_SCRIPT), lane=lane,
+                        overlay=OVERLAY, append=POOL_ON, timeout=300)
+
+
+def test_pkvm_takes_donations_from_the_pool(pool):
+    assert pool.lines(r'kvm: pkvm donation pool: VM memory for EL2 comes '
+                      r'from the Gunyah donation pool')
+    assert kv_int(pool, 'base.stranded') == 0
+
+
+def test_donations_follow_the_vms(pool):
+    base = books(pool, 'base')
+    one, two = books(pool, 'held1x1'), books(pool, 'held1x2')
+    vm1 = one['used_bytes'] - base['used_bytes']
+    vcpu = two['used_bytes'] - one['used_bytes']
+    # A VM takes its PGD, its VM structure and one block per vCPU.
+    assert vm1 > 0 and vcpu > 0
+    # Reserved when the vCPUs were created, exactly what EL2 then took.
+    for held in (one, two):
+        assert (held['committed_bytes'] - base['committed_bytes'] ==
+                held['used_bytes'] - base['used_bytes'])
+    # Three VMs of four vCPUs, predicted from the two measured above.
+    many = books(pool, 'held3x4')
+    predicted = 3 * (vm1 + 3 * vcpu)
+    assert many['used_bytes'] - base['used_bytes'] == predicted
+    assert many['committed_bytes'] - base['committed_bytes'] == predicted
+    harness.note(f'pkvm: a 1-vCPU VM takes {vm1} bytes from the pool, each '
+                 f'further vCPU {vcpu}; 3 VMs x 4 vCPUs held {predicted}')
+    for held in ('held1x1', 'held1x2', 'held3x4'):
+        assert pool.kv[f'{held}.validate'] == 'ok'
+    for after in ('after1x1', 'after3x4'):
+        got = books(pool, after)
+        assert got['used_bytes'] == base['used_bytes']
+        assert got['committed_bytes'] == base['committed_bytes']
+        assert got['stats/invalid_free'] == 0
+        assert pool.kv[f'{after}.validate'] == 'ok'
+    assert vms_ok(pool, 'one')['mmio_exits'] == '1'
+    assert vms_ok(pool, 'two')['mmio_exits'] == '2'
+    assert vms_ok(pool, 'many')['mmio_exits'] == '12'
+
+
+def test_storm_leaves_the_books_as_they_were(pool):
+    summary = vms_ok(pool, 'storm')
+    assert summary['rounds'] == '50' and summary['vms'] == '4'
+    vcpus = int(summary['vcpus'])
+    assert vcpus >= 200 * 2     # several vCPUs a VM, on average
+    assert summary['mmio_exits'] == str(vcpus)
+    assert summary['system_off'] == '200'
+    base, storm = books(pool, 'base'), books(pool, 'storm')
+    assert storm['used_bytes'] == base['used_bytes']
+    assert storm['committed_bytes'] == base['committed_bytes']
+    assert storm['stats/invalid_free'] == 0
+    # Every block the storm took went back: as many frees as allocations.
+    allocs = storm['stats/alloc_success'] - base['stats/alloc_success']
+    assert allocs >= 200 * 3
+    assert storm['stats/free'] - base['stats/free'] == allocs
+    assert pool.kv['storm.validate'] == 'ok'
+    assert kv_int(pool, 'storm.stranded') == 0
+    harness.note(f'pkvm: storm of 200 VM lifecycles, {vcpus} vCPUs, '
+                 f'{allocs} pool blocks donated and returned')
+
+
+def test_stray_reads_of_donated_pool_pages_find_nothing(pool):
+    # While 3 VMs of 4 vCPUs were alive: every page they donated ...
+    d = probe(pool, 'held3x4.donated')
+    assert d['pages'] > 0 and d['mapped'] == 0
+    assert d['faulted'] == d['pages']
+    # ... and every page of the region not in the linear map, with every
+    # boundary where a mapped page runs into one.
+    r = probe(pool, 'held3x4.range')
+    unmapped = r['pages']
+    assert r['faulted'] == unmapped and unmapped >= d['pages']
+    assert r['crossings'] >= 1 and r['zero_padded'] == r['crossings']
+    harness.note(f'pkvm: probes of pool pages EL2 owns: {d["pages"]} donated '
+                 f'pages read, {d["faulted"]} -EFAULT; region: {unmapped} '
+                 f'unmapped pages -EFAULT, {r["crossings"]} boundary loads '
+                 f'zero-padded; the machine lived')
+
+
+def test_a_vm_the_pool_cannot_serve_is_refused_at_creation(pool):
+    out = pool.kv['refused0.out']
+    assert re.fullmatch(r'pkvm-vms: FAIL step=create_vcpu vm=0 vcpu=0 '
+                        r'errno=ENOMEM \(12\)', out), out
+    assert kv_int(pool, 'room') > 0
+    out = pool.kv['refused2.out']
+    assert re.fullmatch(r'pkvm-vms: FAIL step=create_vcpu vm=0 vcpu=1 '
+                        r'errno=ENOMEM \(12\)', out), out
+    assert vms_ok(pool, 'fits')['vcpus'] == '1'
+    base = books(pool, 'base')
+    for state in ('refused0', 'refused2', 'fits'):
+        assert books(pool, state)['used_bytes'] == base['used_bytes']
+    # The refused VMs left no commitment behind: only the probe's room.
+    assert (kv_int(pool, 'refused0.committed_bytes') ==
+            base['committed_bytes'])
+    assert (kv_int(pool, 'refused2.committed_bytes') ==
+            base['committed_bytes'] + kv_int(pool, 'room'))
+    end = books(pool, 'end')
+    assert end['used_bytes'] == base['used_bytes']
+    assert end['committed_bytes'] == base['committed_bytes']
+    assert pool.kv['end.validate'] == 'ok'
+
+
+def test_a_no_map_pool_keeps_the_stock_path(lane):
+    b = harness.boot('pkvm-nomap', script(STATE_SH + r'''
+state base
+vms stock -n 2 -c 2 -H 'sh /tmp/state.sh held'
+state after
+'''), lane=lane, append=POOL_ON, timeout=120)
+    assert b.lines(r'kvm: pkvm donation pool: the Gunyah donation pool is '
+                   r'no-map memory, which EL2 refuses; donating from the '
+                   r'page allocator')
+    assert vms_ok(b, 'stock')['mmio_exits'] == '4'
+    for state in ('held', 'after'):
+        assert (kv_int(b, f'{state}.used_bytes') ==
+                kv_int(b, 'base.used_bytes'))
+        assert (kv_int(b, f'{state}.committed_bytes') ==
+                kv_int(b, 'base.committed_bytes'))
+
+
+# What EL2 prints when the host touches a page it owns (NOTES.md).
+HYP_BUG = re.compile(r'nVHE hyp BUG at: arch/arm64/kvm/hyp/nvhe/'
+                     r'mem_protect\.c:\d+!')
+HYP_PANIC = re.compile(r'Kernel panic - not syncing: HYP panic')
+
+
+@pytest.mark.parametrize('how', ['nofault', 'zeropad'])
+def test_stock_donations_crash_the_machine(lane, how):
+    b = harness.boot(f'pkvm-stock-{how}',
+                     script(STOCK_SCRIPT, HOW=how), lane=lane,
+                     overlay=OVERLAY, timeout=120, check=False,
+                     expect_splats=[r'Kernel panic', r'HYP panic',
+                                    r'Internal error', r'Oops',
+                                    r'BUG', r'Unable to handle'])
+    assert b.lines(HYP_BUG.pattern), b.dir / 'console.log'
+    panic = b.lines(HYP_PANIC.pattern)
+    assert panic, b.dir / 'console.log'
+    # The machine died in the probe: the guest never finished.
+    assert b.rc is None
+    harness.note(f'pkvm: stock {how} probe: {b.lines(HYP_BUG.pattern)[0].strip()}'
+                 f' / {panic[0].strip()}')
+
+
+def test_blocks_of_a_failed_teardown_stay_out_of_the_pool(lane):
+    # The probe's "strand" makes the host forget a live VM's handle, so its
+    # teardown fails at EL2 (-ENOENT) and EL2 keeps every page it was given.
+    b = harness.boot('pkvm-strand', script(STATE_SH + r'''
+state base
+vms held -n 1 -c 2 -H 'sh /tmp/state.sh held; echo strand > @PROBE@/probe'
+state stranded
+echo 4 > $D/alloc
+state next
+echo > $D/free_all
+state freed
+'''), lane=lane, overlay=OVERLAY, append=POOL_ON, timeout=120,
+        expect_splats=[r'WARNING: .* __pkvm_destroy_hyp_vm',
+                       r'WARNING: .* kvm_unshare_hyp'])
+    held = (kv_int(b, 'held.used_bytes') - kv_int(b, 'base.used_bytes'))
+    assert held > 0
+    # The error names what stays out; the counter has it; the books keep it
+    # as used, and the reservation is given back with the VM.
+    assert b.lines(rf'kvm: pkvm donation pool: EL2 kept 4 blocks \({held} '
+                   r'bytes\) of a VM it did not tear down; they stay out of '
+                   r'the pool')
+    assert kv_int(b, 'stranded.stranded') == held
+    assert (kv_int(b, 'stranded.used_bytes') ==
+            kv_int(b, 'base.used_bytes') + held)
+    assert (kv_int(b, 'stranded.committed_bytes') ==
+            kv_int(b, 'base.committed_bytes'))
+    assert b.kv['stranded.validate'] == 'ok'
+    # The pool still serves and takes back everything else. (A next VM may
+    # be refused: the lost VM at EL2 also still shares the host's struct kvm,
+    # and the slab may hand that memory to the next VM, whose share fails.)
+    assert (kv_int(b, 'next.used_bytes') ==
+            kv_int(b, 'stranded.used_bytes') + 16 * 4096)
+    assert kv_int(b, 'freed.used_bytes') == kv_int(b, 'stranded.used_bytes')
+    assert b.kv['freed.validate'] == 'ok'
+    # Each expected warning appeared, once.
+    assert len(b.lines(r'WARNING: .* __pkvm_destroy_hyp_vm')) == 1
