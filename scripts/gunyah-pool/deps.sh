@@ -18,6 +18,7 @@ packages=(
 	qemu-system-arm		# qemu-system-aarch64
 	device-tree-compiler	# dtc, fdtoverlay
 	python3 python3-pytest python3-pexpect
+	python3-matplotlib	# the demo's occupancy figure, the benchmark's plot
 	git
 	python3-ply python3-git	# checkpatch's SPDX check
 	dt-schema yamllint	# the binding check

@@ -368,6 +368,51 @@ def kunit_results(b):
             kunit_printer.stdout._output = sys.stdout
 
 
+def occupancy_counts(map_lines):
+    """Pages free ('.'), used ('#') and not in the pool ('-') in the map."""
+    rows = ''.join(line.split()[1] for line in map_lines
+                   if len(line.split()) == 2)
+    return {c: rows.count(c) for c in '.#-'}
+
+
+def occupancy_figure(map_lines, dest, title):
+    """The occupancy map as a figure a person can read without the README:
+    a square per page (64 pages, 256 KiB, a row), the region's offset in MiB
+    on the y axis, a legend with the page counts, a title."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    rows = [line.split()[1].ljust(64, '-') for line in map_lines
+            if len(line.split()) == 2]
+    grid = [['.#-'.index(c) if c in '.#-' else 2 for c in row] for row in rows]
+    counts = occupancy_counts(map_lines)
+    colours = ['#3caa5a', '#c83232', '#969696']
+    mib = len(rows) * 64 * 4096 / (1 << 20)
+    fig, ax = plt.subplots(figsize=(6, 2 + len(rows) / 40))
+    ax.imshow(grid, cmap=ListedColormap(colours), vmin=0, vmax=2,
+              interpolation='nearest', aspect='auto',
+              extent=(0, 64 * 4, mib, 0))
+    ax.set_xlabel('KiB within the row (a square is a 4 KiB page)')
+    ax.set_ylabel('offset in the region (MiB)')
+    ax.set_title(title)
+    kib = {c: n * 4 for c, n in counts.items()}
+    ax.legend(handles=[
+        Patch(color=colours[0], label=f'free in the pool: {counts["."]} '
+                                      f'pages ({kib["."]} KiB)'),
+        Patch(color=colours[1], label=f'used (donated): {counts["#"]} pages '
+                                      f'({kib["#"]} KiB)'),
+        Patch(color=colours[2], label=f'not in the pool: {counts["-"]} pages')],
+        loc='upper center', bbox_to_anchor=(0.5, -0.12), ncol=1,
+        fontsize='small')
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+    return dest
+
+
 def occupancy_png(map_lines, dest, scale=2):
     """Render the debugfs occupancy map (64 pages a line) as a PNG: free
     pages green, used red, pages not in the pool grey. Standard library
