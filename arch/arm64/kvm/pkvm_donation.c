@@ -16,19 +16,27 @@
  * donation comes from the pool, through its public API only:
  *
  *  - KVM_CREATE_VCPU reserves what the VM will donate with that many vCPUs
- *    (gunyah_pool_reserve()), so a VM the pool cannot serve is refused there
- *    with -ENOMEM, never at its first KVM_RUN or at EL2;
+ *    (gunyah_pool_reserve()), so a VM the pool cannot promise is refused
+ *    there with -ENOMEM rather than at its first KVM_RUN (a promise, not
+ *    pages: a pool overcommitted by its operator can still run short);
  *  - every donated block is recorded. At teardown EL2 hands the pages back
  *    on a list whose links it writes inside them, which the host could only
  *    read through a mapping it must not have, so the record, not that list,
  *    says what goes back to the pool;
- *  - a block EL2 did not hand back stays out of the pool for good, counted
- *    in debugfs (pkvm_donations/stranded_bytes) and reported.
+ *  - a block EL2 did not hand back stays out of the pool for good, still
+ *    committed, counted in debugfs (pkvm_donations/stranded_bytes) and
+ *    reported.
  *
  * EL2 clears what it maps, so the host never writes into a donated page.
  * Without the switch, or without a usable pool, donations come from the page
- * allocator as they always did; the record is kept either way, for the
- * debug probe (CONFIG_PKVM_DONATION_PROBE) and so both paths read the same.
+ * allocator and go back through the teardown memcache as they always did;
+ * only the debug probe (CONFIG_PKVM_DONATION_PROBE) then needs the record.
+ *
+ * This relies on two properties of 6.12's EL2: a VM's stage-2 page-table
+ * pool holds only its PGD pages, so the teardown memcache returns exactly
+ * what was donated (later kernels also return vCPU memcache pages there);
+ * and protected mode gives every VM the host's IPA size, so the PGD the host
+ * sizes from the VM's VTCR is the one EL2 sizes from its own.
  *
  * Locking: a VM's record changes under its config_lock, where pkvm.c creates
  * and destroys the hypervisor's VM; the reservation grows under kvm->lock
@@ -54,28 +62,24 @@
 /**
  * struct pkvm_donation - one block of memory donated to EL2
  * @phys: physical address of the block
- * @size: bytes EL2 took (page aligned); the block may be larger
- * @order: the block's order when it came from the pool
+ * @size: bytes EL2 took (page aligned); a pool block is get_order(@size)
  */
 struct pkvm_donation {
 	phys_addr_t phys;
 	size_t size;
-	unsigned int order;
 };
 
 /**
  * struct pkvm_donations - what one VM has donated to EL2
- * @from_pool: the blocks came from the Gunyah donation pool
  * @nr: number of blocks in @blocks
- * @blocks: the blocks, in donation order
+ * @blocks: the blocks, in no particular order
  */
 struct pkvm_donations {
-	bool from_pool;
 	unsigned int nr;
 	struct pkvm_donation blocks[];
 };
 
-static bool donation_pool_param;
+static bool donation_pool_param __initdata;
 static bool donation_pool_on __ro_after_init;
 static atomic64_t stranded_bytes = ATOMIC64_INIT(0);
 
@@ -107,7 +111,7 @@ static size_t hyp_vcpu_bytes(void)
 	return PAGE_ALIGN(PKVM_HYP_VCPU_SIZE);
 }
 
-/* What a VM with @nr_vcpus vCPUs takes from the pool, as __pkvm_create_hyp_vm() asks. */
+/* What a VM of @nr_vcpus vCPUs takes from the pool (__pkvm_create_hyp_vm()). */
 static size_t pool_bytes_for(struct kvm *kvm, unsigned int nr_vcpus)
 {
 	return pool_block_bytes(pgd_bytes(kvm)) +
@@ -135,9 +139,15 @@ int pkvm_donation_reserve_vcpu(struct kvm *kvm)
 		return 0;
 	ret = gunyah_pool_reserve(need - have);
 	if (ret)
-		return ret == -ENOMEM ? ret : -ENOMEM;
+		return -ENOMEM;
 	kvm->arch.pkvm.pool_reserved = need;
 	return 0;
+}
+
+/* Without the pool, only the probe needs to know what was donated. */
+static bool keep_record(void)
+{
+	return donation_pool_on || IS_ENABLED(CONFIG_PKVM_DONATION_PROBE);
 }
 
 static struct pkvm_donations *donations_grow(struct kvm *kvm)
@@ -148,8 +158,6 @@ static struct pkvm_donations *donations_grow(struct kvm *kvm)
 	d = krealloc(old, struct_size(d, blocks, nr + 1), GFP_KERNEL_ACCOUNT);
 	if (!d)
 		return NULL;
-	if (!nr)
-		d->from_pool = donation_pool_on;
 	d->nr = nr;
 	kvm->arch.pkvm.donations = d;
 	return d;
@@ -170,11 +178,14 @@ void *pkvm_donation_alloc(struct kvm *kvm, size_t size)
 	void *va;
 
 	lockdep_assert_held(&kvm->arch.config_lock);
+	if (!keep_record())
+		return alloc_pages_exact(size, GFP_KERNEL_ACCOUNT);
 	d = donations_grow(kvm);
 	if (!d)
 		return NULL;
 
-	if (d->from_pool) {
+	if (donation_pool_on) {
+		/* No __GFP_ZERO: EL2 clears what it maps. */
 		if (gunyah_pool_alloc(get_order(size), GFP_KERNEL, &phys))
 			return NULL;
 		va = phys_to_virt(phys);
@@ -184,16 +195,14 @@ void *pkvm_donation_alloc(struct kvm *kvm, size_t size)
 			return NULL;
 		phys = virt_to_phys(va);
 	}
-	d->blocks[d->nr++] = (struct pkvm_donation) {
-		.phys = phys, .size = size, .order = get_order(size),
-	};
+	d->blocks[d->nr++] = (struct pkvm_donation) { .phys = phys, .size = size };
 	return va;
 }
 
-static void donation_free(struct pkvm_donations *d, struct pkvm_donation *b)
+static void donation_free(struct pkvm_donation *b)
 {
-	if (d->from_pool)
-		gunyah_pool_free(b->phys, b->order);
+	if (donation_pool_on)
+		gunyah_pool_free(b->phys, get_order(b->size));
 	else
 		free_pages_exact(phys_to_virt(b->phys), b->size);
 }
@@ -211,11 +220,15 @@ void pkvm_donation_free(struct kvm *kvm, void *va, size_t size)
 	unsigned int i;
 
 	lockdep_assert_held(&kvm->arch.config_lock);
+	if (!keep_record()) {
+		free_pages_exact(va, size);
+		return;
+	}
 	for (i = 0; d && i < d->nr; i++) {
 		if (d->blocks[i].phys != phys)
 			continue;
 		WARN_ON_ONCE(d->blocks[i].size != size);
-		donation_free(d, &d->blocks[i]);
+		donation_free(&d->blocks[i]);
 		d->blocks[i] = d->blocks[--d->nr];
 		return;
 	}
@@ -230,7 +243,9 @@ void pkvm_donation_free(struct kvm *kvm, void *va, size_t size)
  * Pages from the page allocator go back through the teardown memcache, as
  * they always did. Pool blocks go back by the record: the memcache's links
  * are inside pages the host has no mapping of. When EL2 did not tear the VM
- * down, it still owns every block: they stay out of the pool.
+ * down, or handed back another number of pages than it was given, it may
+ * still own any block: they all stay out of the pool, and stay committed so
+ * that no later VM is promised them.
  */
 void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 {
@@ -241,25 +256,28 @@ void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 	unsigned int i;
 
 	lockdep_assert_held(&kvm->arch.config_lock);
-	if (!d || !d->from_pool) {
+	if (!donation_pool_on) {
 		free_hyp_memcache(mc);
 		goto out;
 	}
 
-	for (i = 0; i < d->nr; i++) {
+	for (i = 0; d && i < d->nr; i++) {
 		pages += d->blocks[i].size >> PAGE_SHIFT;
-		bytes += PAGE_SIZE << d->blocks[i].order;
+		bytes += PAGE_SIZE << get_order(d->blocks[i].size);
 	}
-	if (!returned) {
+	if (returned && WARN_ONCE(mc->nr_pages != pages,
+				  "EL2 handed back %lu pages, %lu were donated\n",
+				  mc->nr_pages, pages))
+		returned = false;
+
+	if (returned) {
+		for (i = 0; d && i < d->nr; i++)
+			donation_free(&d->blocks[i]);
+	} else if (bytes) {
+		kvm->arch.pkvm.pool_reserved -= min(bytes, kvm->arch.pkvm.pool_reserved);
 		atomic64_add(bytes, &stranded_bytes);
 		pr_err("EL2 kept %u blocks (%zu bytes) of a VM it did not tear down; they stay out of the pool\n",
 		       d->nr, bytes);
-	} else {
-		WARN_ONCE(mc->nr_pages != pages,
-			  "EL2 handed back %lu pages, %lu were donated\n",
-			  mc->nr_pages, pages);
-		for (i = 0; i < d->nr; i++)
-			donation_free(d, &d->blocks[i]);
 	}
 	mc->head = 0;
 	mc->nr_pages = 0;
@@ -269,10 +287,10 @@ out:
 }
 
 /**
- * pkvm_donations_destroy() - give back the VM's reservation
+ * pkvm_donation_unreserve() - give back the VM's reservation
  * @kvm: the VM being destroyed, after pkvm_donation_reclaim()
  */
-void pkvm_donations_destroy(struct kvm *kvm)
+void pkvm_donation_unreserve(struct kvm *kvm)
 {
 	if (kvm->arch.pkvm.pool_reserved)
 		gunyah_pool_unreserve(kvm->arch.pkvm.pool_reserved);
@@ -358,7 +376,7 @@ static void probe_strand(void)
 	list_for_each_entry(kvm, &vm_list, vm_list) {
 		guard(mutex)(&kvm->arch.config_lock);
 		d = kvm->arch.pkvm.donations;
-		if (!d || !d->from_pool || !kvm->arch.pkvm.handle)
+		if (!d || !donation_pool_on || !kvm->arch.pkvm.handle)
 			continue;
 		kvm->arch.pkvm.handle = U32_MAX;	/* no VM at EL2 has it */
 	}
@@ -467,7 +485,8 @@ static int __init pkvm_donation_pool_init(void)
 		return 0;
 
 	dir = debugfs_create_dir("pkvm_donations", NULL);
-	debugfs_create_file("stranded_bytes", 0444, dir, NULL, &stranded_fops);
+	debugfs_create_file_unsafe("stranded_bytes", 0444, dir, NULL,
+				   &stranded_fops);
 	probe_debugfs_init(dir);
 
 	if (!donation_pool_param)

@@ -16,7 +16,7 @@ int pkvm_donation_reserve_vcpu(struct kvm *kvm);
 void *pkvm_donation_alloc(struct kvm *kvm, size_t size);
 void pkvm_donation_free(struct kvm *kvm, void *va, size_t size);
 void pkvm_donation_reclaim(struct kvm *kvm, bool returned);
-void pkvm_donations_destroy(struct kvm *kvm);
+void pkvm_donation_unreserve(struct kvm *kvm);
 #else
 static inline int pkvm_donation_reserve_vcpu(struct kvm *kvm)
 {
@@ -38,7 +38,7 @@ static inline void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 	free_hyp_memcache(&kvm->arch.pkvm.teardown_mc);
 }
 
-static inline void pkvm_donations_destroy(struct kvm *kvm) { }
+static inline void pkvm_donation_unreserve(struct kvm *kvm) { }
 #endif
 
 #endif /* __ARM64_KVM_PKVM_DONATION_H__ */
