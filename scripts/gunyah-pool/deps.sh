@@ -3,7 +3,9 @@
 #
 # Install everything building, booting and testing the pool needs, from
 # Debian's packages, and skip what is already there. The one list of
-# packages is here. The arm64 busybox is unpacked into build/busybox.
+# packages is here. The arm64 busybox is unpacked into build/busybox, and
+# a pinned dtschema from PyPI goes into the virtual environment
+# build/dtschema-venv.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +23,7 @@ packages=(
 	python3-matplotlib	# the demo's occupancy figure, the benchmark's plot
 	git
 	python3-ply python3-git	# checkpatch's SPDX check
-	dt-schema yamllint	# the binding check
+	python3-venv		# build/dtschema-venv
 )
 
 as_root() {
@@ -57,4 +59,25 @@ if [ ! -x "$bb" ]; then
 	rm -rf "$top/build/busybox"
 	dpkg-deb -x "$dl"/busybox-static_*_arm64.deb "$top/build/busybox"
 	test -x "$bb" || { echo "deps: busybox not found in the package" >&2; exit 1; }
+fi
+
+# dtschema, for the kernel's own "make dt_binding_check". Debian 12's
+# dt-schema (2022.08) is older than the 2023.9 that 6.12's
+# Documentation/devicetree/bindings/Makefile requires. 2024.11 is the
+# release of 6.12's time: newer ones add meta-schema rules that 6.12's own
+# bindings predate. Every dependency is pinned as well (--no-deps), so a
+# fresh machine validates with exactly what this list says.
+dtschema=(
+	dtschema==2024.11 jsonschema==4.17.3 pyrsistent==0.20.0 attrs==26.1.0
+	ruamel.yaml==0.19.1 rfc3987==1.3.8 pylibfdt==1.7.2.post2 PyYAML==6.0.4
+	yamllint==1.38.0 pathspec==1.1.1
+)
+venv=$top/build/dtschema-venv
+if [ "$(cat "$venv/.pins" 2>/dev/null)" != "${dtschema[*]}" ]; then
+	echo "deps: installing ${dtschema[0]} from PyPI into build/dtschema-venv"
+	rm -rf "$venv"
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install -q --disable-pip-version-check --no-deps "${dtschema[@]}"
+	"$venv/bin/pip" check -q --disable-pip-version-check
+	echo "${dtschema[*]}" > "$venv/.pins"
 fi
