@@ -7,7 +7,9 @@
 The series, in the order a maintainer expects: the binding, the driver
 (no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
 interface with fault injection, the benchmark, the documentation, the
-KUnit tests, then pKVM as the pool's first user. Each patch carries the new
+KUnit tests, then pKVM as the pool's first user, behind a cover letter
+(0000-cover-letter.patch) with the figures of the tree's last test run and
+benchmark. Each patch carries the new
 files it introduces and its share of patches/*.patch (the edits to upstream
 files). The series is made in a
 small git repository holding the pristine versions of the upstream files it
@@ -283,6 +285,92 @@ as a stray access would, to show the crash and that the pool prevents it.''',
 ]
 
 
+COVER_SUBJECT = 'virt: gunyah: a donation pool that is never in the linear map'
+
+COVER = '''\
+A page the host donates to a hypervisor leaves the host's stage 2. If it
+is still in the kernel's linear map, an access nobody meant to make --
+load_unaligned_zeropad() reading across the end of the page before it,
+a copy_from_kernel_nofault() -- faults at stage 2, and the hypervisor
+stops the machine. Gunyah v17 asked to export set_direct_map_*() so its
+modular drivers could unmap what they donate; that was refused ("Err,
+not they should not. And not using such super low-level interfaces from
+modular code", in reply to
+<20240222-gunyah-v17-19-1e9da6763d38@quicinc.com>). This series is the
+other answer: a built-in pool that only ever hands out memory that is
+not in the linear map, so no module touches the linear map at all.
+
+The memory is a reserved-memory region, qcom,gunyah-donation-pool
+(patch 1). With no-map it is a carve-out the pool holds from boot; with
+reusable it is a CMA area Linux uses for movable pages until the pool
+takes it, 4 MiB at a time, unmapping each chunk page by page with one TLB
+flush before handing any of it out (patch 4, which needs a page-granular
+linear map). The pool (patch 2) serves naturally aligned blocks of order
+0 to 10 from genalloc, refuses foreign and double frees before genalloc
+sees them, and lets a driver reserve a VM's worst case at creation, so a
+VM the pool cannot promise is refused then rather than at a stage-2
+fault. /sys/kernel/gunyah/pool (patch 3) sizes and watches it. Patches 5
+to 8 add the debugfs workload with fault injection, a benchmark, the
+documentation and the KUnit suite.
+
+Gunyah's drivers are not upstream, so the first real user is pKVM, whose
+EL2 takes donations exactly as Gunyah does (patch 9). With
+CONFIG_PKVM_DONATION_POOL and kvm-arm.donation_pool=1, every page pKVM
+donates for a VM (stage-2 PGD, hypervisor VM and vCPU structures) comes
+from a reusable pool; the reservation is made at KVM_CREATE_VCPU, and
+teardown returns blocks by a record, because EL2 writes the teardown
+memcache's links inside pages the host cannot read. A no-map pool cannot
+serve pKVM: EL2 does not take MEMBLOCK_NOMAP memory, and the kernel says
+so at boot.
+
+Testing: arm64, QEMU virt under TCG, booted by pytest in five lanes
+(release-like; KASAN with lockdep, kmemleak and UBSAN, with and without
+debug_pagealloc; KCSAN; pKVM at EL2 in protected mode), plus
+checkpatch --strict, sparse, W=1, kernel-doc -Wall, dt_binding_check and
+a build after every patch. Under pKVM, the same stray read of a donated
+page that kills stock pKVM with "nVHE hyp BUG at:
+arch/arm64/kvm/hyp/nvhe/mem_protect.c:546!" returns -EFAULT (or a
+zero-padded word across the region's edge) when the page came from the
+pool.
+'''
+
+
+def last_run_figures():
+    """The figures of the newest test run and benchmark in this tree."""
+    out = TOP / 'tools/testing/gunyah-pool/out'
+    lines = []
+    runs = sorted(out.glob('*/figures.txt'), key=lambda f: f.stat().st_mtime)
+    if runs:
+        lines.append(f'The last test run here ({runs[-1].parent.name}):')
+        lines += ['  ' + x for x in runs[-1].read_text().splitlines()]
+    else:
+        lines.append('No test run is recorded in this tree yet.')
+    benches = sorted(out.glob('*/bench*/bench.txt'),
+                     key=lambda f: f.stat().st_mtime)
+    if benches:
+        text = benches[-1].read_text().splitlines()
+        ratios = [x for x in text if x.startswith('  order ')]
+        if ratios:
+            lines.append('')
+            lines.append('Benchmark, ns per alloc+free pair, ratios in one '
+                         'boot (below 1: the pool is faster):')
+            lines += ['  ' + x.strip() for x in ratios]
+    return '\n'.join(lines)
+
+
+def cover_letter(out, repo, n):
+    """0000-cover-letter.patch: git's own, with our subject and text."""
+    git(repo, 'format-patch', '-q', '--cover-letter', '--no-signature',
+        '-o', str(out), 'HEAD~%d' % n)
+    cover = out / '0000-cover-letter.patch'
+    text = cover.read_text()
+    text = text.replace('*** SUBJECT HERE ***', COVER_SUBJECT)
+    text = text.replace('*** BLURB HERE ***',
+                        COVER + '\n' + last_run_figures())
+    cover.write_text(text)
+    return cover
+
+
 def git(repo, *args, **kw):
     return subprocess.run(['git', '-C', str(repo), *args], check=True,
                           stdout=subprocess.PIPE, text=True, **kw).stdout
@@ -334,9 +422,9 @@ def make(out):
         git(repo, 'commit', '-q', '-F', '-', input=msg)
     if out.exists():
         shutil.rmtree(out)
-    git(repo, 'format-patch', '-q', '--no-signature', '-o', str(out),
-        'HEAD~%d' % len(SERIES))
-    return sorted(out.glob('*.patch')), upstream
+    cover_letter(out, repo, len(SERIES))
+    return sorted(p for p in out.glob('*.patch')
+                  if not p.name.startswith('0000-')), upstream
 
 
 def check(patches, upstream):
@@ -393,7 +481,7 @@ def main():
     ap.add_argument('--build-each', action='store_true')
     args = ap.parse_args()
     patches, upstream = make(args.out)
-    print(f'series: {len(patches)} patches in {args.out}')
+    print(f'series: {len(patches)} patches and a cover letter in {args.out}')
     for p in patches:
         print(f'  {p.name}')
     if args.check:

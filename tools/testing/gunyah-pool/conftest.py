@@ -51,8 +51,15 @@ def pytest_report_header(config):
             f'logs in {harness.out_dir()}']
 
 
-def pytest_terminal_summary(terminalreporter):
+def pytest_terminal_summary(terminalreporter, config):
     if harness.NOTES:
         terminalreporter.section('gunyah-pool figures')
         for line in harness.NOTES:
             terminalreporter.write_line(line)
+    # Kept with the run's logs: series.py quotes the newest in its cover
+    # letter.
+    counts = ', '.join(f'{len(terminalreporter.stats.get(k, []))} {k}'
+                       for k in ('passed', 'failed', 'error', 'skipped'))
+    (harness.out_dir() / 'figures.txt').write_text(
+        f'lanes {config.getoption("lanes")}: {counts}\n' +
+        ''.join(line + '\n' for line in harness.NOTES))
