@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# build-kernel.sh [--config-only] [--objdir DIR] [LANE]: configure and build
-# arm64 Image.
+# Usage: scripts/gunyah-pool/build-kernel.sh [--config-only] [--objdir DIR] [LANE]
+#
+# Configure and build arm64 Image for a lane, printing a progress line (objects
+# built, time) at least every 30 seconds.
 #
 # A lane is tools/testing/gunyah-pool/configs/base.config, plus LANE.config
 # for any lane but "default"; LANE may also be the path of a fragment. The base goes through allnoconfig, the lane's
@@ -16,6 +18,7 @@
 # directly inside the source tree makes kbuild use relative paths only, so
 # ccache serves one clone's objects to another.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '4,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 
 config_only=
 objdir=
@@ -84,6 +87,34 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.gunyah-pool-config" 2>/dev/null)" 
 fi
 
 [ -z "$config_only" ] || exit 0
+# make's quiet lines ("  CC  file") become a count, printed with the time
+# at least every 30 seconds, also while make is silent (linking); anything
+# else (warnings, errors) is passed through.
+progress() {
+	local n=0 start=$SECONDS last=$SECONDS line rc
+	while :; do
+		if IFS= read -r -t 5 line; then
+			case "$line" in
+			"  "[A-Z]*) n=$((n + 1)) ;;
+			*": Entering directory "*|*": Leaving directory "*) ;;
+			*) printf '%s\n' "$line" ;;
+			esac
+		else
+			rc=$?
+			[ $rc -gt 128 ] || break	# end of input, not a timeout
+		fi
+		if [ $((SECONDS - last)) -ge 30 ]; then
+			last=$SECONDS
+			printf 'build-kernel: lane %s: %d steps done, %d:%02d elapsed\n' \
+				"$lane" $n $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
+		fi
+	done
+	printf 'build-kernel: lane %s: %d steps in %d:%02d\n' \
+		"$lane" $n $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
+}
+
 echo "build-kernel: building lane $lane"
-"${kmake[@]}" Image
+verbose=()
+for a in "${kmake[@]}"; do [ "$a" = -s ] || verbose+=("$a"); done
+"${verbose[@]}" Image 2>&1 | progress
 echo "build-kernel: $out/arch/arm64/boot/Image"

@@ -1,12 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
+# Usage: scripts/gunyah-pool/deps.sh
+#
 # Install everything building, booting and testing the pool needs, from
 # Debian's packages, and skip what is already there. The one list of
 # packages is here. The arm64 busybox is unpacked into build/busybox, and
 # a pinned dtschema from PyPI goes into the virtual environment
 # build/dtschema-venv.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '4,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 

@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
+# Usage: [GUNYAH_POOL_KERNEL_SRC=TREE] scripts/gunyah-pool/prepare-tree.sh
+#
 # Make build/linux: a Linux 6.12 tree with the repository's kernel files
 # overlaid and patches/*.patch applied in name order.
 #
@@ -10,6 +12,7 @@
 # content changed, so make rebuilds only what changed, and a re-run on an
 # overlaid tree is a no-op. A patch that does not apply is an error naming it.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '4,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 src=${GUNYAH_POOL_KERNEL_SRC:-/usr/src/linux-source-6.12.tar.xz}

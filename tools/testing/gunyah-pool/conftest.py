@@ -25,6 +25,18 @@ MODULE_LANES = {
 }
 
 
+def pytest_configure(config):
+    def progress(line):
+        # Past the output capture; looked up late, as pytest registers its
+        # terminal reporter after conftest.py is configured.
+        reporter = config.pluginmanager.getplugin('terminalreporter')
+        capman = config.pluginmanager.getplugin('capturemanager')
+        if reporter and capman:
+            with capman.global_and_fixture_disabled():
+                reporter.write_line(f'gunyah-pool: {line}')
+    harness.progress = progress
+
+
 def pytest_addoption(parser):
     parser.addoption('--lanes', default=os.environ.get('GPOOL_LANES', 'default'),
                      help='comma-separated lanes to boot: ' +

@@ -75,6 +75,16 @@ def note(line):
     print(line)
 
 
+# Boots say when they start and, every HEARTBEAT seconds, that they are
+# still going, so a long boot is never silence. conftest.py points this at
+# pytest's terminal, past its output capture.
+HEARTBEAT = 30
+
+
+def progress(line):
+    print(f'gunyah-pool: {line}', flush=True)
+
+
 class HarnessError(Exception):
     """A step of building or booting failed; the message says which."""
 
@@ -333,16 +343,25 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
 
     b = Boot(name, d, cmd)
     start = time.monotonic()
+    progress(f'booting {name}')
     with open(d / 'console.log', 'wb') as logf:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=subprocess.STDOUT)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            b.timed_out = True
+        while True:
+            left = timeout - (time.monotonic() - start)
+            try:
+                proc.wait(timeout=max(0, min(HEARTBEAT, left)))
+                break
+            except subprocess.TimeoutExpired:
+                if left <= HEARTBEAT:
+                    proc.kill()
+                    proc.wait()
+                    b.timed_out = True
+                    break
+                progress(f'{name}: {time.monotonic() - start:.0f} s, '
+                         f'{logf.tell() // 1024} KiB of console so far')
     b.seconds = time.monotonic() - start
+    progress(f'{name}: done in {b.seconds:.0f} s')
     b.log = (d / 'console.log').read_bytes().decode('utf-8', 'replace')
     _parse(b, expect_splats)
     if 'kvm-arm.mode=protected' in lane_args and not PKVM_BANNER.search(b.log):
