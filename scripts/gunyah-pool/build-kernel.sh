@@ -116,5 +116,9 @@ progress() {
 echo "build-kernel: building lane $lane"
 verbose=()
 for a in "${kmake[@]}"; do [ "$a" = -s ] || verbose+=("$a"); done
-"${verbose[@]}" Image 2>&1 | progress
+# With modules, "modules" also writes Module.symvers, which out-of-tree
+# modules (tools/testing/gunyah-pool/modules/) link against.
+targets=(Image)
+grep -q '^CONFIG_MODULES=y' "$out/.config" && targets+=(modules)
+"${verbose[@]}" "${targets[@]}" 2>&1 | progress
 echo "build-kernel: $out/arch/arm64/boot/Image"

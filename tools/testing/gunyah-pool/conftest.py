@@ -17,11 +17,13 @@ from gpool import harness  # noqa: E402
 LANE_MODULES = {
     'kasan-pagealloc': {'test_kunit', 'test_boot', 'test_reusable'},
     'kcsan': {'test_kunit', 'test_boot', 'test_sysfs', 'test_reliability'},
-    'pkvm': {'test_pkvm'},
+    'pkvm': {'test_pkvm', 'test_modules'},
 }
-# Modules that boot only in some lanes: pKVM needs the pkvm lane's kernel.
+# Modules that boot only in some lanes: pKVM needs the pkvm lane's kernel,
+# and it is the lane built with CONFIG_MODULES.
 MODULE_LANES = {
     'test_pkvm': {'pkvm'},
+    'test_modules': {'pkvm'},
 }
 
 

@@ -195,8 +195,29 @@ def guest_helper(name='gpool-helper'):
     return exe
 
 
-def make_initramfs(objdir, script, dest):
-    """busybox, /init, /lib.sh, the helper and /test.sh, as a newc cpio."""
+MODULES = HERE / 'modules'
+
+
+def build_module(name, lane='pkvm', make_args=(), tag=''):
+    """Build modules/NAME against a lane's kernel, out of tree as a vendor
+    would, in a copy under build/modules/. Returns (returncode, make's
+    output, the .ko files built)."""
+    objdir = kernel(LANES[lane][0])
+    src = BUILD / 'modules' / lane / (name + tag)
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(MODULES / name, src)
+    res = subprocess.run(['make', '-C', str(TREE), f'O={objdir}', 'ARCH=arm64',
+                          'CROSS_COMPILE=aarch64-linux-gnu-', f'M={src}',
+                          *make_args, 'modules'], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    (out_dir() / f'module-{name}{tag}.log').write_text(res.stdout)
+    return res.returncode, res.stdout, sorted(src.glob('*.ko'))
+
+
+def make_initramfs(objdir, script, dest, files=()):
+    """busybox, /init, /lib.sh, the helpers, /test.sh and FILES (paths,
+    put in /lib/modules/ under their names), as a newc cpio."""
     dest = Path(dest)
     busybox = BUILD / 'busybox' / 'bin' / 'busybox'
     if not busybox.exists():
@@ -216,6 +237,10 @@ def make_initramfs(objdir, script, dest):
         f'file /lib.sh {GUEST / "lib.sh"} 0644 0 0',
         f'file /test.sh {test_sh} 0755 0 0',
     ]
+    if files:
+        entries += ['dir /lib 0755 0 0', 'dir /lib/modules 0755 0 0']
+        entries += [f'file /lib/modules/{Path(f).name} {f} 0644 0 0'
+                    for f in files]
     listing = dest.with_suffix('.list')
     listing.write_text('\n'.join(entries) + '\n')
     gen = Path(objdir) / 'usr' / 'gen_init_cpio'
@@ -314,7 +339,7 @@ def boot(name, script='', *, lane='default', **kw):
 
 def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
           append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
-          mem=MEMORY_MB, check=True, echo=False, image=None):
+          mem=MEMORY_MB, check=True, echo=False, image=None, files=()):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
     build, lane_args, slow, machine = LANES[lane]
@@ -324,7 +349,7 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
         name = f'{name}-{lane}'
     d = out_dir(name)
     dtb = make_dtb(overlay, d / 'board.dtb', smp, mem, machine)
-    initrd = make_initramfs(objdir, script, d / 'initramfs.cpio')
+    initrd = make_initramfs(objdir, script, d / 'initramfs.cpio', files)
     kargs = ['console=ttyAMA0', 'panic=-1', 'printk.devkmsg=on',
              'loglevel=7']
     if kunit:

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The seed's requirement, shown rather than assumed: a Gunyah driver built
+as a module uses the pool through <linux/gunyah_pool.h> and the GUNYAH
+namespace; a module that does not import the namespace does not build, and
+forced through modpost it is refused at load; a module that tries to unmap
+the linear map itself does not link. The
+modules (tools/testing/gunyah-pool/modules/) are built out of tree against
+the pkvm lane's kernel, the lane with CONFIG_MODULES."""
+import re
+
+import pytest
+
+from gpool import harness
+
+SCRIPT = r'''
+# run NAME CMD...: CMD's exit status as NAME.rc, its messages as NAME.err.
+run() { _n=$1; shift; "$@" 2> /tmp/err; kv $_n.rc $?; kv $_n.err "$(head -n 1 /tmp/err)"; }
+snap before
+run load insmod /lib/modules/gpool_consumer.ko
+snap loaded
+run unload rmmod gpool_consumer
+snap after
+run nons insmod /lib/modules/gpool_no_ns.ko
+kv nons.listed "$(grep -c gpool_no_ns /proc/modules)"
+snap end
+kv validate "$(cat $D/validate)"
+'''
+
+
+@pytest.fixture(scope='module')
+def built(lane):
+    consumer = harness.build_module('consumer', lane)
+    # modpost refuses it; forced through (KBUILD_NSDEPS=1 makes modpost
+    # allow a missing import, as "make nsdeps" does), the kernel must
+    # refuse it at load.
+    no_ns = harness.build_module('no-namespace', lane)
+    forced = harness.build_module('no-namespace', lane,
+                                  ['KBUILD_NSDEPS=1'], '-forced')
+    return consumer, no_ns, forced
+
+
+@pytest.fixture(scope='module')
+def b(lane, built):
+    (rc1, _, ko1), _, (rc2, _, ko2) = built
+    assert rc1 == 0 and ko1, 'modules/consumer did not build'
+    assert rc2 == 0 and ko2, 'modules/no-namespace did not build when forced'
+    return harness.boot('modules', SCRIPT, lane=lane, files=ko1 + ko2,
+                        timeout=120)
+
+
+def used(b, state):
+    return int(b.kv[f'{state}.used_bytes'])
+
+
+def test_a_module_uses_the_pool_through_the_namespace(b):
+    assert b.kv['load.rc'] == '0', b.kv['load.err']
+    assert b.lines(r'gpool_consumer: reserve=0 alloc4=0 alloc0=0 '
+                   r'bad_order=-22$')
+    # It holds its order-4 block while loaded, and gives it back unloaded;
+    # its reservation was returned at once.
+    assert used(b, 'loaded') == used(b, 'before') + 16 * 4096
+    assert (b.kv['loaded.committed_bytes'] == b.kv['before.committed_bytes'])
+    assert b.kv['unload.rc'] == '0', b.kv['unload.err']
+    assert used(b, 'after') == used(b, 'before')
+    allocs = (int(b.kv['after.stats/alloc_success']) -
+              int(b.kv['before.stats/alloc_success']))
+    assert allocs == 2
+    assert b.kv['validate'] == 'ok'
+
+
+def test_a_module_without_the_namespace_is_refused(b, built):
+    rc, out, ko = built[1]
+    assert rc != 0 and not ko
+    assert re.search(r'ERROR: modpost: module gpool_no_ns uses symbol '
+                     r'gunyah_pool_reserve from namespace GUNYAH, but does '
+                     r'not import it', out), out
+    # Forced through modpost, it is refused at load.
+    assert b.kv['nons.rc'] != '0'
+    assert b.kv['nons.err'].endswith('Invalid argument'), b.kv['nons.err']
+    assert b.lines(r'gpool_no_ns: module uses symbol \(gunyah_pool_reserve\) '
+                   r'from namespace GUNYAH, but does not import it')
+    assert b.kv['nons.listed'] == '0'
+    assert used(b, 'end') == used(b, 'before')
+
+
+def test_a_module_cannot_unmap_the_linear_map(lane):
+    rc, out, ko = harness.build_module('direct-map', lane)
+    assert rc != 0 and not ko
+    assert re.search(r'ERROR: modpost: "set_direct_map_invalid_noflush" '
+                     r'\[.*gpool_direct_map\.ko\] undefined!', out), out
