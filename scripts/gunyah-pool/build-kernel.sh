@@ -88,8 +88,9 @@ fi
 
 [ -z "$config_only" ] || exit 0
 # make's quiet lines ("  CC  file") become a count, printed with the time
-# at least every 30 seconds, also while make is silent (linking); anything
-# else (warnings, errors) is passed through.
+# at least every 30 seconds (25, plus up to one 5-second read), also while
+# make is silent (linking); anything else (warnings, errors) is passed
+# through.
 progress() {
 	local n=0 start=$SECONDS last=$SECONDS line rc
 	while :; do
@@ -103,7 +104,7 @@ progress() {
 			rc=$?
 			[ $rc -gt 128 ] || break	# end of input, not a timeout
 		fi
-		if [ $((SECONDS - last)) -ge 30 ]; then
+		if [ $((SECONDS - last)) -ge 25 ]; then
 			last=$SECONDS
 			printf 'build-kernel: lane %s: %d steps done, %d:%02d elapsed\n' \
 				"$lane" $n $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))

@@ -44,8 +44,10 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}"
 	as_root apt-get update -qq
+	# apt's own lines (Get:, Unpacking, Setting up) show it is working.
 	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		apt-get install -y -q --no-install-recommends "${missing[@]}" |
+		awk '/^(Get:|Unpacking|Setting up)/ { print; fflush() }'
 fi
 
 bb="$top/build/busybox/bin/busybox"
