@@ -155,7 +155,6 @@ def test_donations_follow_the_vms(pool):
 
 def test_storm_leaves_the_books_as_they_were(pool):
     summary = vms_ok(pool, 'storm')
-    assert summary['rounds'] == '50' and summary['vms'] == '4'
     vcpus = int(summary['vcpus'])
     assert vcpus >= 200 * 2     # several vCPUs a VM, on average
     assert summary['mmio_exits'] == str(vcpus)
