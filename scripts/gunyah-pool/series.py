@@ -7,7 +7,8 @@
 The series, in the order a maintainer expects: the binding, the driver
 (no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
 interface with fault injection, the benchmark, the documentation, the
-KUnit tests, then pKVM as the pool's first user, behind a cover letter
+KUnit tests, pKVM as the pool's first user, then the arm64 change that
+lets a reusable pool run with rodata=on, behind a cover letter
 (0000-cover-letter.patch) with the figures of the tree's last test run and
 benchmark. Each patch carries the new
 files it introduces and its share of patches/*.patch (the edits to upstream
@@ -63,15 +64,24 @@ in it, from a qcom,gunyah-donation-pool reserved-memory region marked
 no-map, held from boot. A reusable region is refused until a later patch
 adds that mode.
 
-genalloc serves naturally aligned blocks of order 0 to 10, behind per-CPU
-caches of blocks of order 0 to 4 that keep the books exact. A bitmap per
-order marks the blocks handed out, so foreign, double and wrong-order
-frees are refused with one test_and_clear_bit() before genalloc sees
-them. Reservations let a driver refuse a VM at creation instead of failing
-at a stage-2 fault; they are checked against max_size * overcommit_ratio
-/ 100. The API is exported in the GUNYAH namespace.''',
+The core (cma_pool.c) is an allocator over the memory a backing gives it
+with gunyah_pool_add_range(); it asks the backing, through a small ops
+structure, to grow when short and to rebalance at the watermarks, and
+knows nothing of where the memory comes from. Device-tree setup and the
+no-map backing are in cma_pool_of.c. genalloc finds naturally aligned
+blocks of order 0 to 10; the pool keeps its own books: a bitmap of the
+pages it holds and, per order, of the blocks handed out, so foreign,
+double and wrong-order frees are refused with one test_and_clear_bit()
+before genalloc sees them. Blocks of order 0 to 4 are cached per CPU
+under a per-CPU lock taken with trylock, as the page allocator does.
+Bytes in use are one atomic, so they, their peak and the low-watermark
+crossings are exact and readers never touch the caches. Reservations let
+a driver refuse a VM at creation instead of failing at a stage-2 fault;
+they are checked against max_size * overcommit_ratio / 100. The API is
+exported in the GUNYAH namespace.''',
         'files': ['include/linux/gunyah_pool.h', G + 'Kconfig', G + 'Makefile',
-                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_trace.h'],
+                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_of.c',
+                  G + 'cma_pool_trace.h'],
         'patches': ['0001-virt-gunyah-hook-up-the-donation-pool.patch',
                     '0003-MAINTAINERS-add-an-entry-for-the-Gunyah-donation-pool.patch'],
     },
@@ -83,8 +93,9 @@ Platform engineers size and watch the pool at run time. Add
 and committed bytes, the commit limit and overcommit, min and max size,
 the low and high watermarks and overcommit_ratio, and event counters in
 stats/. Every store is checked against all invariants and applied in one
-step under the pool's lock; a refused write changes nothing. free_bytes
-is pollable: pollers wake when free memory falls below the low watermark.
+step under the pool's lock; a refused write changes nothing, and reads
+take no lock a caller waits for. free_bytes is pollable: pollers wake
+when free memory falls below the low watermark.
 
 The grow, grow_fail and shrink counters stay 0 for a no-map pool; they
 count a reusable pool's chunks once that mode is added.''',
@@ -92,8 +103,8 @@ count a reusable pool's chunks once that mode is added.''',
                   'Documentation/ABI/testing/sysfs-kernel-gunyah-pool'],
         'adds': {G + 'Makefile': [r' cma_pool_sysfs\.o'],
                  G + 'cma_pool.h': [r'#ifdef CONFIG_SYSFS\nint gunyah_pool_sysfs_init.*?#endif\n\n'],
-                 G + 'cma_pool.c': [r'\tret = gunyah_pool_sysfs_init\(pool\);\n'
-                                    r'\tif \(ret\)\n\t\tpr_warn\([^\n]*\n']},
+                 G + 'cma_pool_of.c': [r'\tret = gunyah_pool_sysfs_init\(pool\);\n'
+                                       r'\tif \(ret\)\n\t\tpr_warn\([^\n]*\n']},
         'patches': [],
     },
     {
@@ -101,21 +112,21 @@ count a reusable pool's chunks once that mode is added.''',
         'body': '''\
 A no-map region is lost to Linux even while the pool does not need it.
 Let the region be reusable instead: a CMA area Linux uses for movable
-pages, from which the pool takes 4 MiB chunks when it needs them. Each
-chunk leaves the linear map page by page with one TLB flush before any of
-it is handed out, and goes back, mapped again, only when nothing in it is
-in use; a chunk that cannot be mapped again wholly is kept out of both
-CMA and the pool.
+pages, from which a second backing takes 4 MiB chunks when the pool needs
+them. Each chunk is marked PageOffline and leaves the linear map with one
+set_memory_valid() call and one TLB flush before the pool can hand any of
+it out, and goes back, mapped again, only when the pool returns it wholly
+free; a chunk that cannot be mapped again wholly is kept out of both CMA
+and the pool.
 
-GFP_KERNEL allocations grow the pool when it is short; a worker refills
-it below the low watermark up to the high one and drains it above the high
-watermark plus a chunk. The per-CPU caches switch off near that draining
-point, so draining sees exact books. Hibernation is refused while the pool
-holds a chunk: it would copy the chunk through the linear map.
+GFP_KERNEL allocations grow the pool when it is short, within the
+reclaim their gfp allows; a worker refills it below the low watermark up
+to the high one and drains it above the high watermark plus a chunk.
+Hibernation and restore are refused while the pool holds a chunk.
 
-The mode lives in cma_pool_reusable.c, built with CONFIG_CMA; the core
-calls it only for a reusable pool.''',
-        'files': [G + 'cma_pool_reusable.c'],
+The backing lives in cma_pool_reusable.c, built with CONFIG_CMA; the core
+does not change.''',
+        'files': [G + 'cma_pool_reusable.c', G + 'cma_pool_reusable.h'],
         'adds': {
             'Documentation/ABI/testing/sysfs-kernel-gunyah-pool': [
                 (r'never mapped\) or "reusable" \(a CMA area, taken from\n'
@@ -137,60 +148,27 @@ calls it only for a reusable pool.''',
             ],
             G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_CMA\)[^\n]*\n'],
             G + 'cma_pool.h': [
-                r'#include <linux/notifier\.h>\n',
-                r'struct reserved_mem;\n',
-                r'\tGUNYAH_POOL_REUSABLE,\n',
-                r'/\*\n \* A reusable pool moves memory to and from CMA.*?\n\};\n\n',
-                r' \* @reusable:\t\tthe state of a reusable pool\n',
-                r'\tstruct gunyah_pool_reusable reusable;\n',
-                r'/\*\n \* Reusable mode, in cma_pool_reusable\.c.*?\n#endif\n\n',
-                r'\tGUNYAH_POOL_PAGE_ABSENT,[^\n]*\n',
                 r'\tGUNYAH_POOL_FAULT_CMA,.*?GUNYAH_POOL_FAULT_REMAP,[^\n]*\n',
             ],
             G + 'cma_pool_trace.h': [
                 r'DECLARE_EVENT_CLASS\(gunyah_pool_resize_class,.*?'
                 r'DEFINE_EVENT\(gunyah_pool_resize_class, gunyah_pool_shrink,.*?\);\n\n'],
-            G + 'cma_pool_sysfs.c': [
-                (r'/\* Apply; a reusable pool has grown or shrunk to match when this returns\. \*/',
-                 '/* Check and apply in one step. */'),
-                r'\tif \(!ret && gunyah_pool_reusable\(pool\)\)\n\t\tgunyah_pool_resize\(pool\);\n'],
             G + 'cma_pool.c': [
-                r' \* A region marked ``reusable`` instead.*?"Reusable mode"\.\n',
+                (r'a ``no-map`` region, held whole from\n \* boot, or a ``reusable`` one, '
+                 r'a CMA area \(cma_pool_reusable\.c\)\.',
+                 'a ``no-map`` region, held whole from\n * boot.'),
+            ],
+            G + 'cma_pool_of.c': [
+                r'#include "cma_pool_reusable\.h"\n',
                 r'\tstruct cma \*cma;\t/\* reusable: [^\n]*\n',
-                r'\t\t\[GUNYAH_POOL_REUSABLE\]\t= "reusable",\n',
-                (r"\(blocks out, or a\n \* reusable pool's chunks\) is leaked with a warning rather than letting\n \* genalloc BUG\(\)\.",
-                 "is leaked with a warning rather than\n * letting genalloc BUG()."),
-                r'\t/\* A reusable pool drains from a chunk above the high watermark\. \*/\n'
-                r'\tif \(gunyah_pool_reusable\(pool\) &&\n[^\n]*\n[^\n]*\n\t\treturn false;\n',
-                r'(?<=sysfs_notify_dirent\(pool->free_kn\);\n)'
-                r'\tif \(gunyah_pool_reusable\(pool\)\)\n\t\tgunyah_pool_kick\(pool\);\n',
-                (r'\tdo \{\n\t\tscoped_guard\(spinlock_irqsave, &pool->lock\) \{\n'
-                 r'.*?gunyah_pool_grow_for\(pool, gfp\)\);\n',
-                 '\tscoped_guard(spinlock_irqsave, &pool->lock) {\n'
-                 '\t\taddr = pool_alloc_locked(pool, order, &over_max, &crossed);\n'
-                 '\t\tfree = pool->size - pool->used;\n'
-                 '\t}\n'),
-                r'/\* Whether the block of @order at @pgoff, or any block.*?\n\}\n\n',
-                r'\t\tif \(gunyah_pool_reusable\(pool\)\)\n\t\t\tgunyah_pool_check_drain\(pool\);\n',
-                r' \* A reusable pool then grows or shrinks to match, in the background\.\n \*\n',
-                r'(?<=pool_notify_low\(pool, free\);\n)'
-                r'\tif \(gunyah_pool_reusable\(pool\)\)\n\t\tgunyah_pool_kick\(pool\);\n',
-                (r'the @out\n \* bitmaps, the held bitmap and', 'the @out\n * bitmaps and'),
-                r'\tif \(gunyah_pool_reusable\(pool\)\)\n\t\tbytes \+= [^;]*;\n',
-                r"\t/\* A reusable pool's chunks it does not hold.*?absent_pages\);\n\n",
-                r'\t/\* A reusable pool may hold more than a just lowered max, briefly\. \*/\n',
-                (r'block_pages = 0, absent_pages = 0;', 'block_pages = 0;'),
-                (r'(npages\)) - absent_pages;', r'\1;'),
-                (r'pool->capacity - PFN_PHYS\(absent_pages\) - pool->used(,\n.*?)'
-                 r'pool->capacity - PFN_PHYS\(absent_pages\) - pool->used',
-                 r'pool->capacity - pool->used\1pool->capacity - pool->used'),
-                r'\tif \(gunyah_pool_reusable\(pool\) &&\n\t    !test_bit\(pgoff[^\n]*\n\t\treturn GUNYAH_POOL_PAGE_ABSENT;\n',
+                r'\tbool reusable;\n',
+                r'\tgunyah_pool_region\.reusable = reusable;\n',
                 (r'\tif \(reusable\) \{\n\t\tint ret;\n.*?\n\t\}\n',
                  '\tif (reusable)\n'
                  '\t\treturn pool_refuse(rmem, "reusable regions are not supported");\n'),
-                (r'\tgunyah_pool_region\.mode = reusable \? GUNYAH_POOL_REUSABLE :\n\s+GUNYAH_POOL_NO_MAP;\n',
-                 '\tgunyah_pool_region.mode = GUNYAH_POOL_NO_MAP;\n'),
-                r'\tif \(IS_ENABLED\(CONFIG_CMA\) && r->mode == GUNYAH_POOL_REUSABLE\) \{\n.*?\n\t\}\n(?=\n)',
+                (r'\tif \(IS_ENABLED\(CONFIG_CMA\) && r->reusable\)\n\t\tpool = '
+                 r'gunyah_pool_reusable_create\(r->name, r->cma\);\n\telse\n\t\tpool',
+                 '\tpool'),
             ]},
         'patches': [],
     },
@@ -282,6 +260,35 @@ as a stray access would, to show the crash and that the pool prevents it.''',
             r"A hypervisor driver's use: pKVM\n=+\n.*?(?=Operating the pool\n)"]},
         'patches': ['0004-KVM-arm64-pkvm-donate-VM-memory-from-the-Gunyah-donation-pool.patch'],
     },
+    {
+        'subject': 'arm64: mm: map a reusable Gunyah donation pool with pages',
+        'body': '''\
+A reusable Gunyah donation pool takes 4 MiB chunks of its CMA region out
+of the linear map before it hands any of their pages to a hypervisor, and
+puts them back when it returns them to CMA. That needs a linear map that
+is page granular everywhere (rodata=full), because a block mapping cannot
+be split at run time. Platforms that boot with rodata=on to keep block
+mappings, and fewer TLB misses, for all other memory cannot use the pool.
+
+The pool's region is known from the device tree before paging_init()
+builds the linear map. Map it with pages and without contiguous hints
+whatever rodata= says, the way the KFENCE pool is mapped, and leave the
+rest of the linear map as it would have been. The pool already changes
+its pages with set_memory_valid(), as KFENCE does, and now asks
+arm64_linear_map_pages() whether its region was mapped this way.
+
+Only a region with a reg is found so early; one the kernel places itself
+still needs rodata=full.''',
+        'files': [],
+        'adds': {'Documentation/virt/gunyah/donation-pool.rst': [
+            (r'This mode needs the region mapped with pages in the linear map,.*?'
+             r'rather than believe pages are\nunmapped when they are not\.',
+             'This mode needs a\npage-granular linear map (``can_set_direct_map()``, which on arm64 means\n'
+             '``rodata=full``, the default, or ``debug_pagealloc``); without one the pool\n'
+             'refuses to start and says so, rather than believe pages are unmapped when\n'
+             'they are not.')]},
+        'patches': ['0005-arm64-mm-map-a-reusable-Gunyah-donation-pool-with-pages.patch'],
+    },
 ]
 
 
@@ -303,13 +310,18 @@ not in the linear map, so no module touches the linear map at all.
 The memory is a reserved-memory region, qcom,gunyah-donation-pool
 (patch 1). With no-map it is a carve-out the pool holds from boot; with
 reusable it is a CMA area Linux uses for movable pages until the pool
-takes it, 4 MiB at a time, unmapping each chunk page by page with one TLB
-flush before handing any of it out (patch 4, which needs a page-granular
-linear map). The pool (patch 2) serves naturally aligned blocks of order
-0 to 10 from genalloc, refuses foreign and double frees before genalloc
-sees them, and lets a driver reserve a VM's worst case at creation, so a
-VM the pool cannot promise is refused then rather than at a stage-2
-fault. /sys/kernel/gunyah/pool (patch 3) sizes and watches it. Patches 5
+takes it, 4 MiB at a time, marking each chunk PageOffline and unmapping
+it with one set_memory_valid() call and one TLB flush before handing any
+of it out (patch 4). That needs the region mapped with pages: with
+rodata=full the whole linear map is; with rodata=on, patch 10 maps just
+the pool's region with pages, as arm64 maps the KFENCE pool. The pool's
+core (patch 2) is an allocator over what a backing gives it and knows
+nothing of CMA: it serves naturally aligned blocks of order 0 to 10,
+keeps its own books so foreign and double frees are refused before
+genalloc sees them, caches small blocks per CPU under a per-CPU lock
+taken with trylock, as the page allocator does, and lets a driver
+reserve a VM's worst case at creation, so a VM the pool cannot promise
+is refused then rather than at a stage-2 fault. /sys/kernel/gunyah/pool (patch 3) sizes and watches it. Patches 5
 to 8 add the debugfs workload with fault injection, a benchmark, the
 documentation and the KUnit suite.
 

@@ -15,39 +15,46 @@
  * it would raise a stage-2 fault, which Gunyah reports as a synchronous
  * external abort, and the host would panic. Modules may not unmap pages from
  * the linear map themselves, so this built-in pool hands out only memory
- * that is not in the linear map: a reserved-memory region marked ``no-map``,
- * never mapped at all.
- * A region marked ``reusable`` instead is a CMA area that Linux uses for
- * movable pages until the pool takes it; see "Reusable mode".
- * Guest memory does not come from here; it goes through guest_memfd.
+ * that is not in the linear map. Guest memory does not come from here; it
+ * goes through guest_memfd.
  *
- * Allocator: genalloc over the whole region with one bit per page, asked
- * for naturally aligned blocks (gen_pool_first_fit_align()), behind per-CPU
- * caches of small free blocks (see "Per-CPU caches" below). genalloc trusts
- * its callers and BUG()s on a bad free, so for each order a bitmap marks the
- * aligned blocks of that order handed out: a free clears its bit with one
- * test_and_clear_bit(), and a free of anything else is refused before
- * genalloc sees it.
+ * This file is the core: an allocator over the memory the pool holds now,
+ * which knows nothing of where that memory comes from. A backing gives it
+ * memory with gunyah_pool_add_range() and takes wholly free ranges back with
+ * gunyah_pool_take_range(); the core asks the backing, through struct
+ * gunyah_pool_backing_ops, to grow when an allocation finds it short and to
+ * rebalance when free memory crosses a watermark. Device-tree setup
+ * (cma_pool_of.c) picks the backing: a ``no-map`` region, held whole from
+ * boot, or a ``reusable`` one, a CMA area (cma_pool_reusable.c).
  *
- * Accounting: @used counts bytes genalloc has handed out, to callers or to
- * the per-CPU caches, and is capped by @max_size; with the caches drained it
- * is exactly what callers hold.
- * Reservations (gunyah_pool_reserve()) are promises, not pages: they raise
- * @committed, which may not pass max_size * overcommit_ratio / 100, so that
- * a VM is refused when it is created rather than at a stage-2 fault.
+ * Allocator: genalloc over the whole region with one bit per page, asked for
+ * naturally aligned blocks, behind per-CPU caches of small free blocks (see
+ * "Per-CPU caches" below). Pages the pool does not hold are allocated in
+ * genalloc, so it never finds them free. The pool keeps its own books and
+ * reads nothing of genalloc's but what its API returns: one bit per page held
+ * (@present) and, per order, one bit per naturally aligned block handed out
+ * (@out). A free clears its block's bit with one test_and_clear_bit(), so a
+ * foreign, double or wrong-order free is refused before genalloc sees it.
  *
- * Locking: one spinlock per pool, taken with interrupts off because callers
- * may hold spinlocks or run in atomic context, covers genalloc, the books,
- * the counters and the tunables, so every sysfs store is checked and applied
- * in one step. The per-CPU caches take no lock: see "Per-CPU caches" below.
- * Event counters are atomics, or fields of a cache's state word. The
- * pool is set up once at subsys_initcall and never torn down; callers find
- * it through gunyah_pool_get(), which is NULL until then.
+ * Accounting: @used is what callers hold, an atomic changed by every
+ * allocation and free, so it, its peak and the low-watermark crossings are
+ * exact without any lock; @taken is what genalloc has handed out (@used plus
+ * the caches) and is capped by @max_size. Reservations
+ * (gunyah_pool_reserve()) are promises, not pages: they raise @committed,
+ * which may not pass max_size * overcommit_ratio / 100, so that a VM is
+ * refused when it is created rather than at a stage-2 fault.
+ *
+ * Locking: the pool's spinlock, taken with interrupts off because callers may
+ * allocate in atomic context, covers genalloc, @present, @taken, @size,
+ * @committed and the tunables; a seqcount lets readers see @size,
+ * @committed and the tunables together without it. Each CPU's cache has its own lock, which nests
+ * outside the pool's. Readers take no lock a caller waits for and change
+ * nothing. The system's pool is set up once at subsys_initcall and never
+ * torn down; callers find it through gunyah_pool_get(), NULL until then.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/bitfield.h>
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
 #include <linux/export.h>
@@ -56,18 +63,12 @@
 #include <linux/gfp.h>
 #include <linux/gunyah_pool.h>
 #include <linux/init.h>
-#include <linux/io.h>
-#include <linux/ioport.h>
+#include <linux/log2.h>
 #include <linux/math64.h>
 #include <linux/mm.h>
-#include <linux/of.h>
-#include <linux/of_fdt.h>
-#include <linux/of_reserved_mem.h>
 #include <linux/overflow.h>
 #include <linux/percpu.h>
-#include <linux/preempt.h>
-#include <linux/rcupdate.h>
-#include <linux/sizes.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
@@ -78,25 +79,15 @@
 #define CREATE_TRACE_POINTS
 #include "cma_pool_trace.h"
 
-#define GUNYAH_POOL_COMPATIBLE	"qcom,gunyah-donation-pool"
+/*
+ * genalloc returns 0 for "nothing free": it sees each physical address plus
+ * this bias, a multiple of the largest block, so a block at physical address
+ * 0 is not 0 to it and natural alignment is kept.
+ */
+#define POOL_GP_BIAS	(PAGE_SIZE << GUNYAH_POOL_MAX_ORDER)
 
-/* Large enough to serve one block of GUNYAH_POOL_MAX_ORDER. */
-#define GUNYAH_POOL_MIN_REGION	(PAGE_SIZE << GUNYAH_POOL_MAX_ORDER)
-
-/* ---- State ---- */
-
-/* The region accepted from the device tree, before the pool exists. */
-struct gunyah_pool_region {
-	const char *name;
-	phys_addr_t base;
-	phys_addr_t size;
-	enum gunyah_pool_mode mode;
-	struct cma *cma;	/* reusable: the CMA area declared over it */
-};
-
-static struct gunyah_pool_region gunyah_pool_region __initdata;
-
-static struct gunyah_pool gunyah_pool_instance;
+/* No block: page offsets are below 2^32. */
+#define POOL_NONE	ULONG_MAX
 
 /* Published with release semantics once the pool is ready; never cleared. */
 static struct gunyah_pool *gunyah_pool_ready;
@@ -108,24 +99,32 @@ static struct gunyah_pool *gunyah_pool_ready;
  */
 struct gunyah_pool *gunyah_pool_get(void)
 {
-	/* Pairs with the release in gunyah_pool_setup(). */
+	/* Pairs with the release in gunyah_pool_publish(). */
 	return smp_load_acquire(&gunyah_pool_ready);
 }
 
-const char *gunyah_pool_mode_name(const struct gunyah_pool *pool)
+/**
+ * gunyah_pool_publish() - make a pool the system's pool
+ * @pool:	a pool that is completely set up
+ *
+ * Callers of the exported API see the pool from now on.
+ */
+void gunyah_pool_publish(struct gunyah_pool *pool)
 {
-	static const char * const names[] = {
-		[GUNYAH_POOL_NO_MAP]	= "no-map",
-		[GUNYAH_POOL_REUSABLE]	= "reusable",
-	};
-
-	return names[pool->mode];
+	/* Everything set up before is seen by whoever sees the pointer. */
+	smp_store_release(&gunyah_pool_ready, pool);
 }
 
 static inline unsigned long pool_pgoff(const struct gunyah_pool *pool,
 				       phys_addr_t phys)
 {
 	return (phys - pool->base) >> PAGE_SHIFT;
+}
+
+static inline phys_addr_t pool_phys(const struct gunyah_pool *pool,
+				    unsigned long pgoff)
+{
+	return pool->base + PFN_PHYS(pgoff);
 }
 
 static inline unsigned long pool_pages(const struct gunyah_pool *pool)
@@ -135,6 +134,7 @@ static inline unsigned long pool_pages(const struct gunyah_pool *pool)
 
 static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
 {
+	/* max_size is at most 2^32 pages (2^48 bytes) and ratio at most 1000. */
 	return div_u64(max_size * ratio, 100);
 }
 
@@ -158,88 +158,88 @@ static inline unsigned int pool_pcp_high(unsigned int order)
 	return max(GUNYAH_POOL_PCP_SLOTS >> order, 2);
 }
 
-static void pool_find_chunk(struct gen_pool *gp, struct gen_pool_chunk *chunk,
-			    void *data)
-{
-	*(struct gen_pool_chunk **)data = chunk;
-}
-
 /* ---- Creating a pool ---- */
 
 /**
- * gunyah_pool_init() - set up a pool over a region outside the linear map
+ * gunyah_pool_init() - set up an empty pool over a region outside the linear map
  * @pool:	zeroed pool to set up
  * @name:	name for messages; must outlive the pool
  * @base:	physical start of the region, page aligned
  * @size:	size of the region in bytes, page aligned
- *
- * The pool holds the whole region from the start, as a no-map pool does.
+ * @ops:	the backing, which then gives the pool memory with
+ *		gunyah_pool_add_range()
  *
  * Context: process context, may sleep.
- * Return: 0, -EINVAL for a region of more than 2^32 pages, or -ENOMEM.
+ * Return: 0, -EINVAL for a region that is empty, misaligned or of more than
+ * 2^32 pages, or -ENOMEM.
  */
 int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
-		     phys_addr_t base, size_t size)
+		     phys_addr_t base, size_t size,
+		     const struct gunyah_pool_backing_ops *ops)
 {
+	struct genpool_data_fixed whole = { .offset = 0 };
 	unsigned long *out, longs = 0;
-	unsigned int o;
-	int i, ret;
+	unsigned int o, cpu;
+	int ret;
 
 	might_sleep();
 
 	/* The caches keep page offsets in 32 bits. */
-	if (size >> PAGE_SHIFT > U32_MAX)
+	if (!size || !PAGE_ALIGNED(base | size) || size >> PAGE_SHIFT > U32_MAX ||
+	    base + size + POOL_GP_BIAS < base)
 		return -EINVAL;
 
 	pool->name = name;
 	pool->base = base;
 	pool->capacity = size;
-	pool->mode = GUNYAH_POOL_NO_MAP;
+	pool->ops = ops;
 	spin_lock_init(&pool->lock);
+	seqcount_spinlock_init(&pool->seq, &pool->lock);
 
 	pool->gp = gen_pool_create(PAGE_SHIFT, NUMA_NO_NODE);
 	if (!pool->gp)
 		return -ENOMEM;
-
-	/* genalloc stores addresses as unsigned long; arm64 phys fits. */
-	ret = gen_pool_add(pool->gp, base, size, NUMA_NO_NODE);
+	ret = gen_pool_add(pool->gp, base + POOL_GP_BIAS, size, NUMA_NO_NODE);
 	if (ret)
 		goto err_destroy_genpool;
-	gen_pool_for_each_chunk(pool->gp, pool_find_chunk, &pool->chunk);
-
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
-		longs += BITS_TO_LONGS(pool_out_bits(pool, o));
-	out = kvcalloc(longs, sizeof(unsigned long), GFP_KERNEL);
-	if (!out) {
+	/* The pool holds nothing yet: all of it is in use in genalloc. */
+	if (gen_pool_alloc_algo(pool->gp, size, gen_pool_fixed_alloc,
+				&whole) != base + POOL_GP_BIAS) {
 		ret = -ENOMEM;
 		goto err_destroy_genpool;
 	}
+
+	ret = -ENOMEM;
+	pool->present = bitmap_zalloc(pool_pages(pool), GFP_KERNEL);
+	if (!pool->present)
+		goto err_free_all;
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
+		longs += BITS_TO_LONGS(pool_out_bits(pool, o));
+	out = kvcalloc(longs, sizeof(unsigned long), GFP_KERNEL);
+	if (!out)
+		goto err_free_present;
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
 		pool->out[o] = out;
 		out += BITS_TO_LONGS(pool_out_bits(pool, o));
 	}
 
 	pool->pcp = alloc_percpu(struct gunyah_pool_pcp);
-	if (!pool->pcp) {
-		ret = -ENOMEM;
+	if (!pool->pcp)
 		goto err_free_out;
-	}
-	for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-		pool->pcp_slack += (u64)pool_pcp_high(o) << (PAGE_SHIFT + o);
-	pool->pcp_slack *= num_possible_cpus();
+	for_each_possible_cpu(cpu)
+		spin_lock_init(&per_cpu_ptr(pool->pcp, cpu)->lock);
 
-	pool->size = size;
 	pool->max_size = size;
 	pool->high_wmark = size;
 	pool->overcommit_ratio = 100;
-	for (i = 0; i < NR_GUNYAH_POOL_STATS; i++)
-		atomic64_set(&pool->stats[i], 0);
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		gunyah_pool_pcp_update(pool);
 	return 0;
 
 err_free_out:
 	kvfree(pool->out[0]);
+err_free_present:
+	bitmap_free(pool->present);
+err_free_all:
+	gen_pool_free(pool->gp, base + POOL_GP_BIAS, size);
 err_destroy_genpool:
 	gen_pool_destroy(pool->gp);
 	pool->gp = NULL;
@@ -250,388 +250,478 @@ err_destroy_genpool:
  * gunyah_pool_destroy() - tear down a pool set up by gunyah_pool_init()
  * @pool:	pool with nothing handed out
  *
- * Only no-map pools made for tests are destroyed; the system's pool lives
- * forever. A pool with pages allocated in genalloc (blocks out, or a
- * reusable pool's chunks) is leaked with a warning rather than letting
- * genalloc BUG().
+ * Only pools made for tests and the benchmark are destroyed; the system's
+ * pool lives forever. The memory the pool holds is simply forgotten: the
+ * backing takes back what it gave first, if it wants it. A pool with blocks
+ * out is leaked with a warning.
  *
  * Context: process context, may sleep.
  */
 void gunyah_pool_destroy(struct gunyah_pool *pool)
 {
+	unsigned long start, end;
+
 	might_sleep();
 
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		gunyah_pool_quiesce(pool);
-	if (WARN_ONCE(gen_pool_avail(pool->gp) != gen_pool_size(pool->gp),
-		      "%s: cannot destroy with %zu bytes in use\n", pool->name,
-		      gen_pool_size(pool->gp) - gen_pool_avail(pool->gp)))
+	gunyah_pool_drain(pool);
+	if (WARN_ONCE(atomic64_read(&pool->used) || pool->taken,
+		      "%s: cannot destroy with %lld bytes in use\n", pool->name,
+		      atomic64_read(&pool->used)))
 		return;
+	/* genalloc wants every page free: give it the pages not held. */
+	for_each_clear_bitrange(start, end, pool->present, pool_pages(pool))
+		gen_pool_free(pool->gp, pool_phys(pool, start) + POOL_GP_BIAS,
+			      PFN_PHYS(end - start));
 	gen_pool_destroy(pool->gp);
 	free_percpu(pool->pcp);
 	kvfree(pool->out[0]);
+	bitmap_free(pool->present);
 	pool->gp = NULL;
 	pool->pcp = NULL;
+	pool->present = NULL;
 	memset(pool->out, 0, sizeof(pool->out));
+}
+
+/* ---- The books ---- */
+
+/*
+ * What the pool may still hand out: what it holds, up to max_size_bytes
+ * (which a reusable pool may briefly exceed after it was lowered), less what
+ * callers hold.
+ */
+static u64 pool_free_of(u64 size, u64 max_size, s64 used)
+{
+	size = min(size, max_size);
+	return used < 0 || size > used ? size - used : 0;
+}
+
+/* Raise the peak to @used if it is below. */
+static void pool_raise_peak(struct gunyah_pool *pool, s64 used)
+{
+	s64 peak = atomic64_read(&pool->peak_used);
+
+	while (used > peak &&
+	       !atomic64_try_cmpxchg_relaxed(&pool->peak_used, &peak, used))
+		;
+}
+
+/*
+ * A block of @order at @pgoff goes to a caller: mark it, count it. Under a
+ * cache's lock or the pool's. Returns whether free memory fell below the low
+ * watermark with it.
+ */
+static bool pool_hand_out(struct gunyah_pool *pool, unsigned long pgoff,
+			  unsigned int order)
+{
+	u64 bytes = PAGE_SIZE << order, low = READ_ONCE(pool->low_wmark);
+	u64 size = READ_ONCE(pool->size), max_size = READ_ONCE(pool->max_size);
+	s64 used;
+
+	set_bit(pool_out_bit(pool, pgoff, order), pool->out[order]);
+	used = atomic64_add_return(bytes, &pool->used);
+	pool_raise_peak(pool, used);
+	/* One atomic step: each crossing is seen by exactly one caller. */
+	return pool_free_of(size, max_size, used - bytes) >= low &&
+	       pool_free_of(size, max_size, used) < low;
+}
+
+/*
+ * A block of @order comes back from a caller, its bit already cleared.
+ * Returns whether free memory rose to the point where the backing may take
+ * memory back.
+ */
+static bool pool_give_back(struct gunyah_pool *pool, unsigned int order)
+{
+	u64 bytes = PAGE_SIZE << order, drain;
+	u64 size = READ_ONCE(pool->size), max_size = READ_ONCE(pool->max_size);
+	s64 used = atomic64_sub_return(bytes, &pool->used);
+
+	if (!pool->ops->granule || !pool->ops->kick ||
+	    check_add_overflow(READ_ONCE(pool->high_wmark), pool->ops->granule,
+			       &drain))
+		return false;
+	return pool_free_of(size, max_size, used + bytes) < drain &&
+	       pool_free_of(size, max_size, used) >= drain;
+}
+
+/* Take a block of @order from genalloc, within max_size_bytes. */
+static unsigned long pool_take(struct gunyah_pool *pool, unsigned int order,
+			       bool *over_max)
+	__must_hold(&pool->lock)
+{
+	struct genpool_data_align align = { .align = PAGE_SIZE << order };
+	u64 bytes = PAGE_SIZE << order;
+	unsigned long addr;
+
+	lockdep_assert_held(&pool->lock);
+
+	if (pool->taken + bytes > pool->max_size) {
+		*over_max = true;
+		return POOL_NONE;
+	}
+	addr = gen_pool_alloc_algo(pool->gp, bytes, gen_pool_first_fit_align,
+				   &align);
+	if (!addr)
+		return POOL_NONE;
+	pool->taken += bytes;
+	return pool_pgoff(pool, addr - POOL_GP_BIAS);
+}
+
+/* Give a block of @order back to genalloc. */
+static void pool_put(struct gunyah_pool *pool, unsigned long pgoff,
+		     unsigned int order)
+	__must_hold(&pool->lock)
+{
+	lockdep_assert_held(&pool->lock);
+
+	gen_pool_free(pool->gp, pool_phys(pool, pgoff) + POOL_GP_BIAS,
+		      PAGE_SIZE << order);
+	pool->taken -= PAGE_SIZE << order;
+}
+
+/**
+ * DOC: Per-CPU caches
+ *
+ * Each CPU keeps a small stack of free blocks for each order below
+ * %GUNYAH_POOL_PCP_ORDERS, as the page allocator keeps its per-CPU lists,
+ * and by the same rules:
+ *
+ * - A cache is protected by its own spinlock and by nothing else. Whoever
+ *   holds it may push, pop, refill from and spill to the allocator.
+ * - An allocation or free takes the cache of the CPU it runs on with
+ *   spin_trylock() and falls back to the pool's lock when that fails, so a
+ *   task or interrupt never waits for a cache's lock on its own CPU; a task
+ *   that migrates after picking the cache still holds the lock of the cache
+ *   it uses. Interrupts stay on.
+ * - A remote drain (to shrink, to validate, to find memory for an
+ *   allocation that may sleep) takes each cache's lock with spin_lock(),
+ *   from a context that may sleep, so never over a holder on its own CPU;
+ *   an allocation that may not sleep drains with spin_trylock() only.
+ * - The pool's lock nests inside a cache's lock and is never held while a
+ *   cache's lock is taken, so the two cannot deadlock.
+ *
+ * A block's bit in @out and @used change in the same critical section as
+ * the stack, so a holder of every lock in turn (the validator, with the
+ * caches switched off by @pcp_off first) sees books that add up. What the
+ * caches hold is free to callers and counted in @taken, not in @used.
+ */
+
+/*
+ * Whether the caches are on. Read under a cache's lock: the validator sets
+ * @pcp_off under the pool's lock before it takes each cache's lock to drain
+ * it, so a holder that comes after the drain sees it set.
+ */
+static inline bool pool_pcp_on(struct gunyah_pool *pool)
+{
+	return likely(!READ_ONCE(pool->pcp_off));
+}
+
+/* Give back all but @keep blocks of @order from a locked cache. */
+static void pool_pcp_spill(struct gunyah_pool *pool,
+			   struct gunyah_pool_pcp *pcp, unsigned int order,
+			   unsigned int keep)
+	__must_hold(&pcp->lock)
+{
+	unsigned long flags;
+
+	lockdep_assert_held(&pcp->lock);
+
+	spin_lock_irqsave(&pool->lock, flags);
+	while (pcp->count[order] > keep)
+		pool_put(pool, pcp->slot[order][--pcp->count[order]], order);
+	spin_unlock_irqrestore(&pool->lock, flags);
+}
+
+/* Fill a locked, empty stack of @order with half its capacity, if it can. */
+static void pool_pcp_refill(struct gunyah_pool *pool,
+			    struct gunyah_pool_pcp *pcp, unsigned int order,
+			    bool *over_max)
+	__must_hold(&pcp->lock)
+{
+	unsigned int i, got = 0, n = pool_pcp_high(order) / 2;
+	unsigned long pgoff, flags, taken[GUNYAH_POOL_PCP_SLOTS / 2];
+	bool run_over_max = false;
+
+	lockdep_assert_held(&pcp->lock);
+
+	spin_lock_irqsave(&pool->lock, flags);
+	/* One search for the whole batch when an aligned run is free. */
+	pgoff = pool_take(pool, order + ilog2(n), &run_over_max);
+	if (pgoff != POOL_NONE) {
+		for (got = 0; got < n; got++)
+			taken[got] = pgoff + ((unsigned long)got << order);
+	}
+	while (got < n) {
+		pgoff = pool_take(pool, order, over_max);
+		if (pgoff == POOL_NONE)
+			break;
+		taken[got++] = pgoff;
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+	/* Lowest address on top, to go out first. */
+	for (i = got; i-- > 0;)
+		pcp->slot[order][pcp->count[order]++] = taken[i];
+}
+
+/* Empty one cache into the allocator; returns whether it held anything. */
+static bool pool_pcp_drain_one(struct gunyah_pool *pool,
+			       struct gunyah_pool_pcp *pcp)
+	__must_hold(&pcp->lock)
+{
+	bool any = false;
+	unsigned int o;
+
+	lockdep_assert_held(&pcp->lock);
+
+	for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++) {
+		any |= pcp->count[o];
+		if (pcp->count[o])
+			pool_pcp_spill(pool, pcp, o, 0);
+	}
+	return any;
+}
+
+/* Empty one cache, waiting for its lock if @wait, else only if it is free. */
+static bool pool_pcp_drain_cpu(struct gunyah_pool *pool,
+			       struct gunyah_pool_pcp *pcp, bool wait)
+{
+	bool any;
+
+	if (wait)
+		spin_lock(&pcp->lock);
+	else if (!spin_trylock(&pcp->lock))
+		return false;
+	any = pool_pcp_drain_one(pool, pcp);
+	spin_unlock(&pcp->lock);
+	return any;
+}
+
+/*
+ * Empty every CPU's cache. Waits for each cache's lock if @wait, which needs
+ * a context that may sleep; otherwise skips a cache that is busy.
+ */
+static bool pool_drain(struct gunyah_pool *pool, bool wait)
+{
+	bool any = false;
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu)
+		any |= pool_pcp_drain_cpu(pool, per_cpu_ptr(pool->pcp, cpu), wait);
+	return any;
+}
+
+/*
+ * Switch the caches off and empty them: until pool_pcp_on_again(), every
+ * allocation and free takes the pool's lock, and taken is exactly used.
+ * Nests. Process context.
+ */
+static void pool_pcp_off(struct gunyah_pool *pool)
+{
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		WRITE_ONCE(pool->pcp_off, pool->pcp_off + 1);
+	pool_drain(pool, true);
+}
+
+static void pool_pcp_on_again(struct gunyah_pool *pool)
+{
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		WRITE_ONCE(pool->pcp_off, pool->pcp_off - 1);
+}
+
+/**
+ * gunyah_pool_drain() - give every CPU's cached blocks back to the allocator
+ * @pool:	the pool
+ *
+ * For a backing about to take a range back, and for tests. The caches stay
+ * on and may fill again at once.
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_drain(struct gunyah_pool *pool)
+{
+	might_sleep();
+	pool_drain(pool, true);
+}
+
+/* ---- Giving the pool memory and taking it back ---- */
+
+static bool pool_range_ok(const struct gunyah_pool *pool, phys_addr_t phys,
+			  size_t bytes)
+{
+	return bytes && PAGE_ALIGNED(phys | bytes) && phys >= pool->base &&
+	       phys - pool->base <= pool->capacity &&
+	       bytes <= pool->capacity - (phys - pool->base);
+}
+
+/**
+ * gunyah_pool_add_range() - give a pool memory to hand out
+ * @pool:	the pool
+ * @phys:	start of the range, inside the pool's region, page aligned
+ * @bytes:	size of the range, page aligned
+ *
+ * The backing must have taken the range out of the linear map before.
+ *
+ * Context: any context.
+ * Return: 0; -EINVAL for a range outside the region or misaligned; -EEXIST if
+ * the pool holds any of it already.
+ */
+int gunyah_pool_add_range(struct gunyah_pool *pool, phys_addr_t phys,
+			  size_t bytes)
+{
+	unsigned long first = pool_pgoff(pool, phys), n = bytes >> PAGE_SHIFT;
+
+	int ret = -EEXIST;
+
+	if (!pool_range_ok(pool, phys, bytes))
+		return -EINVAL;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		if (find_next_bit(pool->present, first + n, first) < first + n)
+			break;
+		bitmap_set(pool->present, first, n);
+		gen_pool_free(pool->gp, phys + POOL_GP_BIAS, bytes);
+		write_seqcount_begin(&pool->seq);
+		WRITE_ONCE(pool->size, pool->size + bytes);
+		write_seqcount_end(&pool->seq);
+		ret = 0;
+	}
+	return ret;
+}
+
+/**
+ * gunyah_pool_take_range() - take a wholly free range back from a pool
+ * @pool:	the pool
+ * @bytes:	size of the range: a power of two, at least a page, at most
+ *		the largest block; the range is aligned to it
+ * @phys:	set to the start of the range
+ *
+ * The lowest such range goes. Blocks in the per-CPU caches keep their range
+ * busy; call gunyah_pool_drain() first. The pool does not shrink below
+ * min_size_bytes unless it is above max_size_bytes.
+ *
+ * Context: any context.
+ * Return: 0; -EINVAL for a bad @bytes; -EBUSY if no such range is free or
+ * the pool may not shrink.
+ */
+int gunyah_pool_take_range(struct gunyah_pool *pool, size_t bytes,
+			   phys_addr_t *phys)
+{
+	struct genpool_data_align align = { .align = bytes };
+	unsigned long addr = 0;
+
+	if (!is_power_of_2(bytes) || bytes < PAGE_SIZE ||
+	    bytes > PAGE_SIZE << GUNYAH_POOL_MAX_ORDER)
+		return -EINVAL;
+
+	scoped_guard(spinlock_irqsave, &pool->lock) {
+		if (pool->size < bytes ||
+		    (pool->size - bytes < pool->min_size &&
+		     pool->size <= pool->max_size))
+			break;
+		addr = gen_pool_alloc_algo(pool->gp, bytes,
+					   gen_pool_first_fit_align, &align);
+		if (!addr)
+			break;
+		*phys = addr - POOL_GP_BIAS;
+		bitmap_clear(pool->present, pool_pgoff(pool, *phys),
+			     bytes >> PAGE_SHIFT);
+		write_seqcount_begin(&pool->seq);
+		WRITE_ONCE(pool->size, pool->size - bytes);
+		write_seqcount_end(&pool->seq);
+	}
+	return addr ? 0 : -EBUSY;
 }
 
 /* ---- Allocation ---- */
 
 /*
  * Temporarily map a block to clear it: vmap() makes a fresh mapping in the
- * vmalloc area and vunmap() removes it before we return, so no alias is left
- * behind. Both may sleep.
+ * vmalloc area and vunmap() removes it, and its TLB entries, before we
+ * return, so no usable alias is left behind. What vmap() allocates
+ * internally stays within the reclaim the caller's @gfp allows.
  */
-static int pool_zero_block(phys_addr_t phys, unsigned int order)
+static int pool_zero_block(phys_addr_t phys, unsigned int order, gfp_t gfp)
 {
 	unsigned long i, nr = 1UL << order;
+	unsigned int scope = gunyah_pool_reclaim_save(gfp);
 	struct page **pages;
-	void *va;
+	void *va = NULL;
+	int ret = -ENOMEM;
 
 	if (gunyah_pool_should_fail(GUNYAH_POOL_FAULT_ZERO))
-		return -ENOMEM;
-	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL);
+		goto out;
+	pages = kvmalloc_array(nr, sizeof(*pages), gfp & ~__GFP_ZERO);
 	if (!pages)
-		return -ENOMEM;
+		goto out;
 	for (i = 0; i < nr; i++)
 		pages[i] = phys_to_page(phys + i * PAGE_SIZE);
 	va = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
 	kvfree(pages);
-	if (!va)
-		return -ENOMEM;
-	memset(va, 0, nr << PAGE_SHIFT);
-	vunmap(va);
-	return 0;
+	if (va) {
+		memset(va, 0, nr << PAGE_SHIFT);
+		vunmap(va);
+		ret = 0;
+	}
+out:
+	memalloc_flags_restore(scope);
+	return ret;
 }
 
-/* Called with the lock held after free memory shrank from @free_before. */
-static bool pool_crossed_low(struct gunyah_pool *pool, u64 free_before)
-	__must_hold(&pool->lock)
+static void pool_notify_low(struct gunyah_pool *pool)
 {
-	u64 free = pool->size - pool->used;
+	struct gunyah_pool_usage u;
 
-	lockdep_assert_held(&pool->lock);
-
-	return free_before >= pool->low_wmark && free < pool->low_wmark;
-}
-
-static void pool_notify_low(struct gunyah_pool *pool, u64 free)
-{
+	gunyah_pool_usage(pool, &u);
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_LOW_WATERMARK);
-	trace_gunyah_pool_low_watermark(free, READ_ONCE(pool->low_wmark));
+	trace_gunyah_pool_low_watermark(u.free, u.low_wmark);
 	if (pool->free_kn)
 		sysfs_notify_dirent(pool->free_kn);
-	if (gunyah_pool_reusable(pool))
-		gunyah_pool_kick(pool);
+	if (pool->ops->kick)
+		pool->ops->kick(pool);
 }
 
 /*
- * Per-CPU caches. A CPU hands out and takes back blocks of small orders from
- * its own cache without any lock and without masking interrupts: each
- * order's cache is a stack whose state (count, generation, push and pop
- * counts) is one atomic word, and every change is a cmpxchg of that word.
- * Only the CPU itself pushes, with preemption off, so an interrupt that
- * nests in a push or pop changes the word and makes the interrupted cmpxchg
- * fail and retry. Other CPUs only empty a cache, under the pool's lock, and
- * bump its generation doing so. A CPU refills and spills its own cache in
- * half batches under the pool's lock, when no one else can touch it.
- *
- * @used and @nr_blocks count what genalloc has handed out, to callers or to
- * the caches, so they are exact under the pool's lock; draining every cache
- * makes them exactly what callers hold. The pushes and pops are folded into
- * the event counters whenever a cache is emptied or refilled.
- *
- * Low-watermark events and draining a reusable pool need the exact free
- * memory, which the caches blur by at most @pcp_slack. So the caches are used
- * only while neither can happen: free memory outside them at or above the
- * low watermark and, for a reusable pool, far enough below the draining
- * point. Near either, the pool quiesces (turns the caches off and drains
- * them) and every operation takes the pool's lock until it is clear again by
- * @pcp_slack, so the caches do not flap at a boundary. The books are exact
- * whenever the caches are off, which is also how gunyah_pool_usage() and
- * gunyah_pool_validate() read them.
+ * Take a block of @order for a caller: from this CPU's cache when it can,
+ * refilling it from the allocator, else from the allocator under the pool's
+ * lock. Sets *@over_max when max_size_bytes is what stopped it, and
+ * *@counted when @count asked to count it and the cache did.
  */
-
-/* A stack's pushes or pops field is folded before it can wrap. */
-#define PCP_OPS_LIMIT	(FIELD_MAX(GUNYAH_POOL_PCP_POPS) / 2)
-
-static inline unsigned int pcp_count(u64 state)
+static unsigned long pool_get(struct gunyah_pool *pool, unsigned int order,
+			      bool count, bool *counted, bool *over_max,
+			      bool *crossed)
 {
-	return FIELD_GET(GUNYAH_POOL_PCP_COUNT, state);
-}
+	struct gunyah_pool_pcp *pcp = raw_cpu_ptr(pool->pcp);
+	unsigned long pgoff = POOL_NONE, flags;
 
-/* @state with @count blocks and the next generation, counters kept. */
-static inline u64 pcp_next(u64 state, unsigned int count)
-{
-	return (state & ~(GUNYAH_POOL_PCP_COUNT | GUNYAH_POOL_PCP_GEN)) |
-	       FIELD_PREP(GUNYAH_POOL_PCP_COUNT, count) |
-	       FIELD_PREP(GUNYAH_POOL_PCP_GEN,
-			  FIELD_GET(GUNYAH_POOL_PCP_GEN, state) + 1);
-}
-
-/* One field of every CPU's stack states, @mask, summed. */
-static u64 pool_pcp_sum(struct gunyah_pool *pool, u64 mask)
-{
-	unsigned int cpu, o;
-	u64 n = 0;
-
-	for_each_possible_cpu(cpu)
-		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-			n += (atomic64_read(&per_cpu_ptr(pool->pcp, cpu)->state[o]) &
-			      mask) >> __ffs64(mask);
-	return n;
-}
-
-/* Whether the caches may be used with @taken bytes out of genalloc. */
-static bool pool_pcp_allowed(const struct gunyah_pool *pool, u64 taken,
-			     u64 slack)
-	__must_hold(&pool->lock)
-{
-	u64 free = pool->size - taken;
-
-	if (pool->pcp_off || free < pool->low_wmark + slack)
-		return false;
-	/* A reusable pool drains from a chunk above the high watermark. */
-	if (gunyah_pool_reusable(pool) &&
-	    free + slack + pool->pcp_slack >=
-	    pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES)
-		return false;
-	return true;
-}
-
-/*
- * Take blocks off the top of a stack, leaving @keep, and give them back to
- * genalloc; fold its pushes and pops into the counters. Under the pool's
- * lock; the cache's CPU may push or pop concurrently unless it is this one.
- */
-static void pool_pcp_drain(struct gunyah_pool *pool, struct gunyah_pool_pcp *pcp,
-			   unsigned int order, unsigned int keep)
-	__must_hold(&pool->lock)
-{
-	atomic64_t *state = &pcp->state[order];
-	u32 pgoff[GUNYAH_POOL_PCP_SLOTS];
-	unsigned int i, n;
-	u64 old, new;
-
-	lockdep_assert_held(&pool->lock);
-
-	do {
-		old = atomic64_read_acquire(state);
-		n = pcp_count(old);
-		for (i = min(keep, n); i < n; i++)
-			pgoff[i] = READ_ONCE(pcp->slot[order][i]);
-		new = pcp_next(old, min(keep, n)) &
-		      ~(GUNYAH_POOL_PCP_POPS | GUNYAH_POOL_PCP_PUSHES);
-	} while (!atomic64_try_cmpxchg(state, &old, new));
-
-	atomic64_add(FIELD_GET(GUNYAH_POOL_PCP_POPS, old),
-		     &pool->stats[GUNYAH_POOL_STAT_ALLOC_SUCCESS]);
-	atomic64_add(FIELD_GET(GUNYAH_POOL_PCP_PUSHES, old),
-		     &pool->stats[GUNYAH_POOL_STAT_FREE]);
-	for (i = min(keep, n); i < n; i++) {
-		gen_pool_free(pool->gp, pool->base + PFN_PHYS(pgoff[i]),
-			      PAGE_SIZE << order);
-		pool->used -= PAGE_SIZE << order;
-		pool->nr_blocks--;
-	}
-}
-
-static void pool_drain_all(struct gunyah_pool *pool)
-	__must_hold(&pool->lock)
-{
-	unsigned int cpu, o;
-
-	for_each_possible_cpu(cpu)
-		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-			pool_pcp_drain(pool, per_cpu_ptr(pool->pcp, cpu), o, 0);
-}
-
-/*
- * Turn the caches off and empty them: the books are exact until they are
- * on again. A CPU reads @pcp_ok after the acquire of its stack's state, and
- * each drain changes that state after the store here, so once a cache is
- * drained its CPU sees the caches off and pushes nothing more.
- */
-void gunyah_pool_quiesce(struct gunyah_pool *pool)
-	__must_hold(&pool->lock)
-{
-	WRITE_ONCE(pool->pcp_ok, false);
-	pool_drain_all(pool);
-}
-
-/* After the books changed: turn the caches off or on, with hysteresis. */
-void gunyah_pool_pcp_update(struct gunyah_pool *pool)
-	__must_hold(&pool->lock)
-{
-	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool->used, 0))
-		gunyah_pool_quiesce(pool);
-	else if (!pool->pcp_ok &&
-		 pool_pcp_allowed(pool, pool->used, pool->pcp_slack))
-		WRITE_ONCE(pool->pcp_ok, true);
-}
-
-/* Hand out the block on top of this CPU's stack of @order, if any. */
-static bool pool_pcp_alloc(struct gunyah_pool *pool, unsigned int order,
-			   phys_addr_t *phys)
-{
-	struct gunyah_pool_pcp *pcp = get_cpu_ptr(pool->pcp);
-	atomic64_t *state = &pcp->state[order];
-	u32 pgoff;
-	u64 old;
-
-	do {
-		old = atomic64_read_acquire(state);
-		if (!pcp_count(old) ||
-		    FIELD_GET(GUNYAH_POOL_PCP_POPS, old) >= PCP_OPS_LIMIT) {
-			put_cpu_ptr(pool->pcp);
-			return false;
+	/* Whatever CPU runs this now, the cache is safe under its lock. */
+	if (order < GUNYAH_POOL_PCP_ORDERS && spin_trylock(&pcp->lock)) {
+		if (pool_pcp_on(pool)) {
+			if (!pcp->count[order])
+				pool_pcp_refill(pool, pcp, order, over_max);
+			if (pcp->count[order]) {
+				pgoff = pcp->slot[order][--pcp->count[order]];
+				*crossed = pool_hand_out(pool, pgoff, order);
+				if (count)
+					WRITE_ONCE(pcp->nr_alloc, pcp->nr_alloc + 1);
+				*counted = count;
+			}
+			spin_unlock(&pcp->lock);
+			return pgoff;
 		}
-		pgoff = READ_ONCE(pcp->slot[order][pcp_count(old) - 1]);
-	} while (!atomic64_try_cmpxchg(state, &old,
-				       old - 1 + FIELD_PREP(GUNYAH_POOL_PCP_POPS, 1)));
-	/* Still pinned, so in an RCU read-side section: see pool_free(). */
-	set_bit(pool_out_bit(pool, pgoff, order), pool->out[order]);
-	put_cpu_ptr(pool->pcp);
-
-	*phys = pool->base + PFN_PHYS(pgoff);
-	return true;
-}
-
-/* Push a checked block on this CPU's stack, if the caches are on and it has room. */
-static bool pool_pcp_free(struct gunyah_pool *pool, unsigned long pgoff,
-			  unsigned int order)
-{
-	struct gunyah_pool_pcp *pcp = get_cpu_ptr(pool->pcp);
-	atomic64_t *state = &pcp->state[order];
-	u64 old;
-
-	do {
-		old = atomic64_read_acquire(state);
-		if (!READ_ONCE(pool->pcp_ok) ||
-		    pcp_count(old) == pool_pcp_high(order) ||
-		    FIELD_GET(GUNYAH_POOL_PCP_PUSHES, old) >= PCP_OPS_LIMIT) {
-			put_cpu_ptr(pool->pcp);
-			return false;
-		}
-		WRITE_ONCE(pcp->slot[order][pcp_count(old)], pgoff);
-	} while (!atomic64_try_cmpxchg(state, &old,
-				       old + 1 + FIELD_PREP(GUNYAH_POOL_PCP_PUSHES, 1)));
-	put_cpu_ptr(pool->pcp);
-	return true;
-}
-
-/* Push a block on this CPU's stack, under the pool's lock with room for it. */
-static void pool_pcp_push_locked(struct gunyah_pool *pool,
-				 struct gunyah_pool_pcp *pcp, unsigned int order,
-				 unsigned long pgoff)
-	__must_hold(&pool->lock)
-{
-	atomic64_t *state = &pcp->state[order];
-	u64 old = atomic64_read(state);
-
-	WRITE_ONCE(pcp->slot[order][pcp_count(old)], pgoff);
-	atomic64_set_release(state, pcp_next(old, pcp_count(old) + 1));
-}
-
-/* Take a block from genalloc, within max_size_bytes. */
-static unsigned long pool_take(struct gunyah_pool *pool, unsigned int order)
-	__must_hold(&pool->lock)
-{
-	struct genpool_data_align align = { .align = PAGE_SIZE << order };
-	unsigned long addr;
-
-	if (pool->used + (PAGE_SIZE << order) > pool->max_size)
-		return 0;
-	addr = gen_pool_alloc_algo(pool->gp, PAGE_SIZE << order,
-				   gen_pool_first_fit_align, &align);
-	if (addr) {
-		pool->used += PAGE_SIZE << order;
-		pool->nr_blocks++;
-		pool->peak_used = max(pool->peak_used, pool->used);
-	}
-	return addr;
-}
-
-/*
- * Refill this CPU's cache with half its capacity of @order, taking no more
- * than keeps the caches allowed, and hand out the first block taken. Under
- * the pool's lock with interrupts off, no one else touches this cache.
- */
-static unsigned long pool_pcp_refill(struct gunyah_pool *pool,
-				     unsigned int order)
-	__must_hold(&pool->lock)
-{
-	struct gunyah_pool_pcp *pcp = this_cpu_ptr(pool->pcp);
-	unsigned long addr[GUNYAH_POOL_PCP_SLOTS / 2];
-	unsigned int i, n = 0, want;
-
-	/* Fold the counters, so the fast path never finds them full. */
-	pool_pcp_drain(pool, pcp, order, GUNYAH_POOL_PCP_SLOTS);
-	want = min(pool_pcp_high(order) / 2,
-		   pool_pcp_high(order) -
-		   pcp_count(atomic64_read(&pcp->state[order])) + 1);
-	while (n < want &&
-	       pool_pcp_allowed(pool, pool->used + (PAGE_SIZE << order), 0)) {
-		addr[n] = pool_take(pool, order);
-		if (!addr[n])
-			break;
-		n++;
-	}
-	if (!n)
-		return 0;
-
-	/* Lowest address out first, the next lowest on top of the stack. */
-	for (i = n; i-- > 1;)
-		pool_pcp_push_locked(pool, pcp, order, pool_pgoff(pool, addr[i]));
-	set_bit(pool_out_bit(pool, pool_pgoff(pool, addr[0]), order),
-		pool->out[order]);
-	return addr[0];
-}
-
-/*
- * The allocation path under the lock: refill this CPU's cache, or take the
- * block from genalloc with exact books when the caches are off or about to
- * be. Sets *@over_max when max_size_bytes is what stopped it.
- */
-static unsigned long pool_alloc_locked(struct gunyah_pool *pool,
-				       unsigned int order, bool *over_max,
-				       bool *crossed)
-	__must_hold(&pool->lock)
-{
-	u64 bytes = PAGE_SIZE << order, free_before;
-	unsigned long addr = 0;
-
-	if (order < GUNYAH_POOL_PCP_ORDERS && pool->pcp_ok) {
-		addr = pool_pcp_refill(pool, order);
-		if (addr)
-			return addr;
+		spin_unlock(&pcp->lock);
 	}
 
-	/* Entering the range where a watermark may be crossed: be exact. */
-	if (pool->pcp_ok && !pool_pcp_allowed(pool, pool->used + bytes, 0))
-		gunyah_pool_quiesce(pool);
-	free_before = pool->size - pool->used;
-	addr = pool_take(pool, order);
-	if (!addr && pool->pcp_ok) {
-		/* What is short may sit in the caches. */
-		pool_drain_all(pool);
-		free_before = pool->size - pool->used;
-		addr = pool_take(pool, order);
-	}
-	if (addr) {
-		set_bit(pool_out_bit(pool, pool_pgoff(pool, addr), order),
-			pool->out[order]);
-		/* With the caches on, free memory stays above the watermark. */
-		*crossed = !pool->pcp_ok && pool_crossed_low(pool, free_before);
-	} else {
-		*over_max = pool->used + bytes > pool->max_size;
-	}
-	gunyah_pool_pcp_update(pool);
-	return addr;
+	spin_lock_irqsave(&pool->lock, flags);
+	pgoff = pool_take(pool, order, over_max);
+	if (pgoff != POOL_NONE)
+		*crossed = pool_hand_out(pool, pgoff, order);
+	spin_unlock_irqrestore(&pool->lock, flags);
+	return pgoff;
 }
 
-static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
-			     unsigned int order, bool count);
+static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
+				unsigned int order, bool count, bool *counted,
+				bool *too_much);
 
 /**
  * gunyah_pool_block_alloc() - take a naturally aligned block from a pool
@@ -646,59 +736,59 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 			    gfp_t gfp, phys_addr_t *phys)
 {
-	bool zero = gfp & __GFP_ZERO, crossed = false, over_max = false;
-	unsigned long addr = 0;
-	phys_addr_t block;
-	u64 free = 0;
+	bool zero = gfp & __GFP_ZERO, may_sleep = gfpflags_allow_blocking(gfp);
+	bool over_max = false, crossed = false, counted = false, too_much;
+	unsigned long pgoff;
+	phys_addr_t block = 0;
 	int ret = 0;
 
-	might_sleep_if(gfpflags_allow_blocking(gfp));
+	might_sleep_if(may_sleep);
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
 		return -EINVAL;
-	if (WARN_ONCE(zero && !gfpflags_allow_blocking(gfp),
+	if (WARN_ONCE(zero && !may_sleep,
 		      "%s: __GFP_ZERO needs a gfp mask that may sleep\n",
 		      pool->name))
 		return -EINVAL;
 
-	/* The fast path: this CPU's cache; it counts its own successes. */
-	if (order < GUNYAH_POOL_PCP_ORDERS && !zero &&
-	    pool_pcp_alloc(pool, order, &block)) {
-		addr = block;
-		goto out;
+	/* A block to be zeroed is counted once it is. */
+	pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
+	/* What is short may sit in the caches. */
+	if (pgoff == POOL_NONE && pool_drain(pool, may_sleep)) {
+		over_max = false;
+		pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
 	}
+	/* A backing that can grow is asked to, within max_size_bytes. */
+	while (pgoff == POOL_NONE && !over_max && pool->ops->grow &&
+	       !pool->ops->grow(pool, gfp))
+		pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
 
-	do {
-		scoped_guard(spinlock_irqsave, &pool->lock) {
-			addr = pool_alloc_locked(pool, order, &over_max, &crossed);
-			free = pool->size - pool->used;
-		}
-		/* A reusable pool short of memory within max_size may grow. */
-	} while (!addr && !over_max && gunyah_pool_reusable(pool) &&
-		 gunyah_pool_grow_for(pool, gfp));
-
-	if (!addr) {
+	if (pgoff == POOL_NONE) {
 		ret = -ENOMEM;
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
 		goto out;
 	}
+	block = pool_phys(pool, pgoff);
 	if (crossed)
-		pool_notify_low(pool, free);
+		pool_notify_low(pool);
 	if (zero) {
-		ret = pool_zero_block(addr, order);
+		ret = pool_zero_block(block, order, gfp);
 		if (ret) {
 			/* Undone, not freed: it was never handed out. */
-			pool_free(pool, addr, order, false);
+			too_much = false;
+			pool_release(pool, block, order, false, &counted, &too_much);
+			if (too_much)
+				pool->ops->kick(pool);
 			gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
-			addr = 0;
+			block = 0;
 			goto out;
 		}
 	}
-	gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
+	if (!counted)
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
+	*phys = block;
 out:
-	if (addr)
-		*phys = addr;
-	trace_gunyah_pool_alloc(order, gfp, addr, ret);
+	trace_gunyah_pool_alloc(order, gfp, block, ret);
 	return ret;
 }
 
@@ -719,32 +809,39 @@ static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
 
 		if (o < order && find_next_bit(pool->out[o], end, bit) < end)
 			return -1;
-		if (o > order && test_bit(bit, pool->out[o]))
+		if (o > order && bit < pool_out_bits(pool, o) &&
+		    test_bit(bit, pool->out[o]))
 			return 1;
 	}
 	return 0;
 }
 
-/* Whether the block of @order at @pgoff, or any block overlapping it, is out. */
-bool gunyah_pool_block_out(struct gunyah_pool *pool, unsigned long pgoff,
-			   unsigned int order)
+static const char *pool_why_refused(struct gunyah_pool *pool,
+				    unsigned long pgoff, unsigned int order)
 {
-	return test_bit(pool_out_bit(pool, pgoff, order), pool->out[order]) ||
-	       pool_block_overlap(pool, pgoff, order);
+	switch (pool_block_overlap(pool, pgoff, order)) {
+	case -1:
+		return "order larger than allocated";
+	case 1:
+		return "order smaller than allocated";
+	default:
+		return "not allocated (double free?)";
+	}
 }
 
 /*
- * Give a block back: into this CPU's cache when it can, else to genalloc.
- * The block must be handed out with this order: its bit in @out is cleared
- * atomically before anything else happens. Returns why it was refused, or
- * NULL.
+ * Take a block back from a caller: into this CPU's cache when it can, else
+ * to the allocator. The block must be handed out with this order: its bit
+ * in @out is cleared atomically, under the lock of the cache or the pool,
+ * before anything else happens. Returns why it was refused, or NULL.
  */
-static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
-			     unsigned int order, bool count)
+static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
+				unsigned int order, bool count, bool *counted,
+				bool *too_much)
 {
-	unsigned long pgoff = pool_pgoff(pool, phys);
-	bool cleared = false;
-	const char *why = NULL;
+	unsigned long pgoff = pool_pgoff(pool, phys), bit, flags;
+	struct gunyah_pool_pcp *pcp = raw_cpu_ptr(pool->pcp);
+	bool ok;
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
 		return "bad order";
@@ -753,60 +850,35 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 		return "not from this pool";
 	if (!IS_ALIGNED(phys, PAGE_SIZE << order))
 		return "misaligned for its order";
+	bit = pool_out_bit(pool, pgoff, order);
 
-	/*
-	 * The fast path: clear the block's bit, then push it on this CPU's
-	 * cache. Until the block is in a cache or back in genalloc this is an
-	 * RCU read-side section, which gunyah_pool_validate() waits out.
-	 */
-	guard(rcu)();
-	if (order < GUNYAH_POOL_PCP_ORDERS && count && READ_ONCE(pool->pcp_ok) &&
-	    test_and_clear_bit(pool_out_bit(pool, pgoff, order), pool->out[order])) {
-		if (pool_pcp_free(pool, pgoff, order))
-			return NULL;
-		cleared = true;
-	}
-
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		if (!cleared &&
-		    !test_and_clear_bit(pool_out_bit(pool, pgoff, order),
-					pool->out[order])) {
-			/* Quiesce to tell exactly what is wrong. */
-			gunyah_pool_quiesce(pool);
-			switch (pool_block_overlap(pool, pgoff, order)) {
-			case -1:
-				why = "order larger than allocated";
-				break;
-			case 1:
-				why = "order smaller than allocated";
-				break;
-			default:
-				why = "not allocated (double free?)";
+	if (order < GUNYAH_POOL_PCP_ORDERS && spin_trylock(&pcp->lock)) {
+		if (pool_pcp_on(pool)) {
+			ok = test_and_clear_bit(bit, pool->out[order]);
+			if (ok) {
+				*too_much = pool_give_back(pool, order);
+				if (pcp->count[order] == pool_pcp_high(order))
+					pool_pcp_spill(pool, pcp, order,
+						       pool_pcp_high(order) / 2);
+				pcp->slot[order][pcp->count[order]++] = pgoff;
+				if (count)
+					WRITE_ONCE(pcp->nr_free, pcp->nr_free + 1);
+				*counted = count;
 			}
-			gunyah_pool_pcp_update(pool);
-			break;
+			spin_unlock(&pcp->lock);
+			return ok ? NULL : pool_why_refused(pool, pgoff, order);
 		}
-		if (order < GUNYAH_POOL_PCP_ORDERS && count && pool->pcp_ok) {
-			struct gunyah_pool_pcp *pcp = this_cpu_ptr(pool->pcp);
-			unsigned int n = pcp_count(atomic64_read(&pcp->state[order]));
-
-			/* The cache is full, or its counters are: spill, fold. */
-			pool_pcp_drain(pool, pcp, order,
-				       n == pool_pcp_high(order) ? n / 2 : n);
-			pool_pcp_push_locked(pool, pcp, order, pgoff);
-			gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
-		} else {
-			gen_pool_free(pool->gp, phys, PAGE_SIZE << order);
-			pool->used -= PAGE_SIZE << order;
-			pool->nr_blocks--;
-			if (count)
-				gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
-		}
-		gunyah_pool_pcp_update(pool);
-		if (gunyah_pool_reusable(pool))
-			gunyah_pool_check_drain(pool);
+		spin_unlock(&pcp->lock);
 	}
-	return why;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	ok = test_and_clear_bit(bit, pool->out[order]);
+	if (ok) {
+		*too_much = pool_give_back(pool, order);
+		pool_put(pool, pgoff, order);
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+	return ok ? NULL : pool_why_refused(pool, pgoff, order);
 }
 
 /**
@@ -824,7 +896,9 @@ static const char *pool_free(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 			   unsigned int order)
 {
-	const char *why = pool_free(pool, phys, order, true);
+	bool too_much = false, counted = false;
+	const char *why = pool_release(pool, phys, order, true, &counted,
+				       &too_much);
 
 	if (why) {
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_INVALID_FREE);
@@ -833,6 +907,10 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 		trace_gunyah_pool_free(phys, order, -EINVAL);
 		return -EINVAL;
 	}
+	if (!counted)
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
+	if (too_much)
+		pool->ops->kick(pool);	/* set only with a kick: see pool_give_back() */
 	trace_gunyah_pool_free(phys, order, 0);
 	return 0;
 }
@@ -861,7 +939,9 @@ int gunyah_pool_commit(struct gunyah_pool *pool, size_t bytes)
 			committed = pool->committed;
 			break;
 		}
+		write_seqcount_begin(&pool->seq);
 		pool->committed = committed;
+		write_seqcount_end(&pool->seq);
 		ret = 0;
 	}
 
@@ -891,7 +971,9 @@ int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes)
 		if (bytes > committed)
 			break;
 		committed -= bytes;
+		write_seqcount_begin(&pool->seq);
 		pool->committed = committed;
+		write_seqcount_end(&pool->seq);
 		ret = 0;
 	}
 
@@ -909,36 +991,61 @@ int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes)
  *
  * The new value is checked against every invariant together with the other
  * tunables and the pool's state, under the pool's lock, and applied only if
- * all hold; otherwise nothing changes.
+ * all hold; otherwise nothing changes. Sizes and watermarks are bounded by
+ * the capacity, so no sum of them with a backing's granule can overflow.
+ * A new max_size_bytes is checked with the caches off and empty, so the
+ * pool never hands out more than it says; the backing is then told to
+ * rebalance in the background.
  *
- * A reusable pool then grows or shrinks to match, in the background.
- *
- * Context: any context.
+ * Context: process context, may sleep.
  * Return: 0; -EINVAL for a value that breaks an invariant (not page aligned,
- * min > max, max > capacity, low > high, ratio out of range, peak other than
- * 0); -EBUSY for a legal value the pool's state forbids now (max below what
- * is in use, or a commit limit below what is committed).
+ * above the capacity, min > max, low > high, ratio out of range, peak other
+ * than 0); -EBUSY for a legal value the pool's state forbids now (max below
+ * what is in use, or a commit limit below what is committed).
  */
 int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			    enum gunyah_pool_tunable which, u64 val)
 {
-	u64 min_size, max_size, low, high, free_before, free = 0;
+	u64 min_size, max_size, low, high, free_before, free_after;
+	bool crossed = false, quiesce;
 	unsigned int ratio;
-	bool crossed = false;
+	int ret;
 
-	if (which == GUNYAH_POOL_OVERCOMMIT_RATIO) {
+	might_sleep();
+
+	switch (which) {
+	case GUNYAH_POOL_OVERCOMMIT_RATIO:
 		if (val > GUNYAH_POOL_MAX_OVERCOMMIT_RATIO)
 			return -EINVAL;
-	} else if (which == GUNYAH_POOL_PEAK_USED) {
+		break;
+	case GUNYAH_POOL_PEAK_USED:
 		if (val)
 			return -EINVAL;
-	} else if (!PAGE_ALIGNED(val)) {
-		return -EINVAL;
+		/*
+		 * Reset to what is in use now; racing allocations raise it.
+		 * Under the lock, so the validator never sees it in between.
+		 */
+		scoped_guard(spinlock_irqsave, &pool->lock) {
+			atomic64_set(&pool->peak_used, atomic64_read(&pool->used));
+			pool_raise_peak(pool, atomic64_read(&pool->used));
+		}
+		return 0;
+	default:
+		if (!PAGE_ALIGNED(val) || val > pool->capacity)
+			return -EINVAL;
 	}
 
+	/*
+	 * max_size bounds what the pool hands out, cached blocks included: to
+	 * check a new one, empty the caches and keep them off meanwhile.
+	 */
+	quiesce = which == GUNYAH_POOL_MAX_SIZE;
+	if (quiesce)
+		pool_pcp_off(pool);
 	scoped_guard(spinlock_irqsave, &pool->lock) {
-		/* Exact books to check against; the caches come back after. */
-		gunyah_pool_quiesce(pool);
+		u64 used = atomic64_read(&pool->used);
+
+		ret = 0;
 		min_size = pool->min_size;
 		max_size = pool->max_size;
 		low = pool->low_wmark;
@@ -961,42 +1068,58 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 		case GUNYAH_POOL_OVERCOMMIT_RATIO:
 			ratio = val;
 			break;
-		case GUNYAH_POOL_PEAK_USED:
-			pool->peak_used = pool->used;
-			gunyah_pool_pcp_update(pool);
-			return 0;
+		default:
+			ret = -EINVAL;
 		}
 
-		if (min_size > max_size || max_size > pool->capacity ||
-		    low > high) {
-			gunyah_pool_pcp_update(pool);
-			return -EINVAL;
+		if (ret || min_size > max_size || low > high) {
+			ret = -EINVAL;
+			break;
 		}
-		if (max_size < pool->used ||
+		/* With the caches off and empty, taken is what callers hold. */
+		if (max_size < pool->taken ||
 		    pool_commit_limit(max_size, ratio) < pool->committed) {
-			gunyah_pool_pcp_update(pool);
-			return -EBUSY;
+			ret = -EBUSY;
+			break;
 		}
 
-		free_before = pool->size - pool->used;
+		free_before = pool_free_of(pool->size, pool->max_size, used);
+		free_after = pool_free_of(pool->size, max_size, used);
+		crossed = free_before >= pool->low_wmark && free_after < low;
+		write_seqcount_begin(&pool->seq);
 		pool->min_size = min_size;
-		pool->max_size = max_size;
-		pool->low_wmark = low;
-		pool->high_wmark = high;
+		WRITE_ONCE(pool->max_size, max_size);
+		WRITE_ONCE(pool->low_wmark, low);
+		WRITE_ONCE(pool->high_wmark, high);
 		pool->overcommit_ratio = ratio;
-		/* A no-map pool holds all it may hand out from boot. */
-		if (pool->mode == GUNYAH_POOL_NO_MAP)
-			pool->size = max_size;
-		crossed = pool_crossed_low(pool, free_before);
-		free = pool->size - pool->used;
-		gunyah_pool_pcp_update(pool);
+		write_seqcount_end(&pool->seq);
 	}
+	if (quiesce)
+		pool_pcp_on_again(pool);
+	if (ret)
+		return ret;
 
 	if (crossed)
-		pool_notify_low(pool, free);
-	if (gunyah_pool_reusable(pool))
-		gunyah_pool_kick(pool);
+		pool_notify_low(pool);
+	if (pool->ops->kick)
+		pool->ops->kick(pool);
 	return 0;
+}
+
+/**
+ * gunyah_pool_settle() - bring a pool within its tunables now
+ * @pool:	the pool
+ *
+ * A backing that grows and shrinks does so until the pool is within its
+ * sizes and watermarks; for one that does not, nothing happens.
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_settle(struct gunyah_pool *pool)
+{
+	might_sleep();
+	if (pool->ops->settle)
+		pool->ops->settle(pool);
 }
 
 /**
@@ -1004,31 +1127,40 @@ int gunyah_pool_set_tunable(struct gunyah_pool *pool,
  * @pool:	the pool
  * @u:		filled in
  *
- * The per-CPU caches are drained first, so the numbers are exact.
+ * Takes no lock and changes nothing: the sizes, reservations and tunables
+ * come from one seqcount section, and the bytes in use are read in it, so
+ * @u->free is what was free at one instant. Blocks in the per-CPU caches
+ * count as free.
  *
  * Context: any context.
  */
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 {
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		gunyah_pool_quiesce(pool);
-		u->size = pool->size;
-		u->used = pool->used;
-		u->free = pool->size - pool->used;
-		u->peak_used = pool->peak_used;
+	unsigned int seq;
+
+	memset(u, 0, sizeof(*u));
+	do {
+		seq = read_seqcount_begin(&pool->seq);
+		u->held = pool->size;
 		u->committed = pool->committed;
-		u->commit_limit = pool_commit_limit(pool->max_size,
-						    pool->overcommit_ratio);
-		u->overcommit = pool->committed > pool->max_size ?
-				pool->committed - pool->max_size : 0;
 		u->min_size = pool->min_size;
 		u->max_size = pool->max_size;
 		u->low_wmark = pool->low_wmark;
 		u->high_wmark = pool->high_wmark;
 		u->overcommit_ratio = pool->overcommit_ratio;
-		u->nr_blocks = pool->nr_blocks;
-		gunyah_pool_pcp_update(pool);
-	}
+		u->used = atomic64_read(&pool->used);
+		u->peak_used = atomic64_read(&pool->peak_used);
+	} while (read_seqcount_retry(&pool->seq, seq));
+
+	/* An allocation raises the peak just after the bytes in use. */
+	u->peak_used = max(u->peak_used, u->used);
+
+	/* A no-map pool holds its max_size; a reusable one may briefly exceed it. */
+	u->size = min(u->held, u->max_size);
+	u->free = pool_free_of(u->size, u->max_size, u->used);
+	u->commit_limit = pool_commit_limit(u->max_size, u->overcommit_ratio);
+	u->overcommit = u->committed > u->max_size ?
+			u->committed - u->max_size : 0;
 }
 
 /**
@@ -1036,22 +1168,25 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
  * @pool:	the pool
  * @item:	the counter
  *
+ * The sum of every CPU's share, read without a lock.
+ *
  * Context: any context.
  * Return: the count since boot.
  */
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
 {
-	u64 n;
+	struct gunyah_pool_pcp *pcp;
+	unsigned int cpu;
+	u64 n = 0;
 
-	if (item != GUNYAH_POOL_STAT_ALLOC_SUCCESS &&
-	    item != GUNYAH_POOL_STAT_FREE)
-		return atomic64_read(&pool->stats[item]);
-	/* Folding moves counts from a cache to the atomic: read under the lock. */
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		n = atomic64_read(&pool->stats[item]) +
-		    pool_pcp_sum(pool, item == GUNYAH_POOL_STAT_FREE ?
-				       GUNYAH_POOL_PCP_PUSHES :
-				       GUNYAH_POOL_PCP_POPS);
+	for_each_possible_cpu(cpu) {
+		pcp = per_cpu_ptr(pool->pcp, cpu);
+		n += READ_ONCE(pcp->stats[item]);
+		if (item == GUNYAH_POOL_STAT_ALLOC_SUCCESS)
+			n += READ_ONCE(pcp->nr_alloc);
+		else if (item == GUNYAH_POOL_STAT_FREE)
+			n += READ_ONCE(pcp->nr_free);
+	}
 	return n;
 }
 
@@ -1060,21 +1195,18 @@ u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
  * @pool:	the pool
  *
  * Context: any context.
- * Return: bytes of the structure, genalloc's pool and bitmap, the @out
- * bitmaps, the held bitmap and every possible CPU's cache.
+ * Return: bytes of the structure, genalloc's pool and bitmap, the @present
+ * and @out bitmaps and every possible CPU's cache.
  */
 size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
 {
 	size_t bytes = sizeof(*pool) + sizeof(struct gen_pool) +
 		       sizeof(struct gen_pool_chunk) +
-		       BITS_TO_LONGS(pool_pages(pool)) * sizeof(long);
+		       2 * BITS_TO_LONGS(pool_pages(pool)) * sizeof(long);
 	unsigned int o;
 
 	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
 		bytes += BITS_TO_LONGS(pool_out_bits(pool, o)) * sizeof(long);
-	if (gunyah_pool_reusable(pool))
-		bytes += BITS_TO_LONGS(pool->capacity / GUNYAH_POOL_CHUNK_BYTES) *
-			 sizeof(long);
 	return bytes + num_possible_cpus() * sizeof(struct gunyah_pool_pcp);
 }
 
@@ -1091,135 +1223,145 @@ size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
 	__bad;								\
 })
 
-/* Count the blocks of @order handed out, checking each; returns failures. */
-static int pool_validate_order(struct gunyah_pool *pool, unsigned int order,
-			       unsigned long *blocks, unsigned long *pages)
-	__must_hold(&pool->lock)
+/*
+ * Mark in @busy the pages of every block handed out, checking that each lies
+ * on pages the pool holds and overlaps no other. With @pages, count them;
+ * with @bad, count failed checks (logged).
+ */
+static void pool_walk_out(struct gunyah_pool *pool, unsigned long *busy,
+			  unsigned long *pages, int *bad)
 {
-	unsigned long pfn0 = PHYS_PFN(pool->base), nr = 1UL << order, bit;
-	int bad = 0;
+	unsigned long pfn0 = PHYS_PFN(pool->base), npages = pool_pages(pool);
+	unsigned long bit, pgoff, nr;
+	unsigned int o;
 
-	for_each_set_bit(bit, pool->out[order], pool_out_bits(pool, order)) {
-		unsigned long pgoff = (((pfn0 >> order) + bit) << order) - pfn0;
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
+		nr = 1UL << o;
+		for_each_set_bit(bit, pool->out[o], pool_out_bits(pool, o)) {
+			pgoff = (((pfn0 >> o) + bit) << o) - pfn0;
+			/* A block before the region wraps pgoff around. */
+			if (pgoff >= npages || nr > npages - pgoff) {
+				if (bad)
+					*bad += pool_check(pool, false,
+							   "order-%u block %lu outside the region",
+							   o, bit);
+				continue;
+			}
+			if (bad) {
+				unsigned long end = pgoff + nr;
 
-		(*blocks)++;
-		*pages += nr;
-		/* A block before the region wraps pgoff around. */
-		if (pool_check(pool, pgoff < pool_pages(pool) &&
-			       nr <= pool_pages(pool) - pgoff,
-			       "order-%u block %lu outside the region", order, bit)) {
-			bad++;
-			continue;
+				*bad += pool_check(pool, find_next_zero_bit(pool->present,
+									    end, pgoff) >= end,
+						   "order-%u block at page %lu on pages not held",
+						   o, pgoff);
+				*bad += pool_check(pool, find_next_bit(busy, end, pgoff) >= end,
+						   "order-%u block at page %lu overlaps another",
+						   o, pgoff);
+			}
+			bitmap_set(busy, pgoff, nr);
+			if (pages)
+				*pages += nr;
 		}
-		bad += pool_check(pool, find_next_zero_bit(pool->chunk->bits,
-							   pgoff + nr, pgoff) >=
-				  pgoff + nr,
-				  "order-%u block at page %lu has free pages",
-				  order, pgoff);
-		bad += pool_check(pool, !pool_block_overlap(pool, pgoff, order),
-				  "order-%u block at page %lu overlaps another",
-				  order, pgoff);
 	}
-	return bad;
 }
 
-static int pool_validate(struct gunyah_pool *pool)
+static int pool_validate(struct gunyah_pool *pool, unsigned long *busy)
 	__must_hold(&pool->lock)
 {
-	unsigned long npages = pool_pages(pool), used_pages, blocks = 0;
-	unsigned long block_pages = 0, absent_pages = 0;
-	unsigned int o;
+	u64 used = atomic64_read(&pool->used), cached = 0;
+	unsigned long npages = pool_pages(pool), pages = 0;
+	unsigned int cpu, o;
 	int bad = 0;
 
 	lockdep_assert_held(&pool->lock);
 
-	bad += pool_check(pool, !pool->pcp_ok &&
-			  !pool_pcp_sum(pool, GUNYAH_POOL_PCP_COUNT),
-			  "caches on or holding %llu blocks while quiesced",
-			  pool_pcp_sum(pool, GUNYAH_POOL_PCP_COUNT));
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
-		bad += pool_validate_order(pool, o, &blocks, &block_pages);
+	for_each_possible_cpu(cpu)
+		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+			cached += READ_ONCE(per_cpu_ptr(pool->pcp, cpu)->count[o]);
+	bad += pool_check(pool, !cached, "%llu blocks cached while quiesced", cached);
 
-	/* A reusable pool's chunks it does not hold are in use in genalloc. */
-	if (gunyah_pool_reusable(pool))
-		bad += gunyah_pool_validate_chunks(pool, &absent_pages);
-
-	used_pages = bitmap_weight(pool->chunk->bits, npages) - absent_pages;
-	bad += pool_check(pool, used_pages == block_pages,
-			  "%lu pages in use but %lu in blocks",
-			  used_pages, block_pages);
-	bad += pool_check(pool, blocks == pool->nr_blocks, "%lu blocks, counter %lu",
-			  blocks, pool->nr_blocks);
-	bad += pool_check(pool, (u64)used_pages << PAGE_SHIFT == pool->used,
-			  "%lu pages in use, used %llu bytes",
-			  used_pages, pool->used);
-	bad += pool_check(pool, gen_pool_avail(pool->gp) ==
-			  pool->capacity - PFN_PHYS(absent_pages) - pool->used,
+	pool_walk_out(pool, busy, &pages, &bad);
+	bad += pool_check(pool, PFN_PHYS(pages) == used,
+			  "%lu pages in blocks, used %llu bytes", pages, used);
+	bad += pool_check(pool, pool->taken == used,
+			  "taken %llu bytes, used %llu", pool->taken, used);
+	bad += pool_check(pool, PFN_PHYS(bitmap_weight(pool->present, npages)) ==
+			  pool->size, "%u pages held, size %llu",
+			  bitmap_weight(pool->present, npages), pool->size);
+	bad += pool_check(pool, gen_pool_avail(pool->gp) == pool->size - pool->taken,
 			  "genalloc has %zu bytes free, expected %llu",
-			  gen_pool_avail(pool->gp),
-			  pool->capacity - PFN_PHYS(absent_pages) - pool->used);
-	/* A reusable pool may hold more than a just lowered max, briefly. */
-	bad += pool_check(pool, pool->used <= pool->size &&
-			  pool->used <= pool->max_size &&
+			  gen_pool_avail(pool->gp), pool->size - pool->taken);
+	bad += pool_check(pool, used <= pool->size && used <= pool->max_size &&
 			  pool->size <= pool->capacity &&
 			  pool->max_size <= pool->capacity,
 			  "used %llu size %llu max %llu capacity %zu",
-			  pool->used, pool->size, pool->max_size,
-			  pool->capacity);
-	bad += pool_check(pool, pool->mode != GUNYAH_POOL_NO_MAP ||
-			  pool->size == pool->max_size,
-			  "no-map pool holds %llu of max %llu bytes",
-			  pool->size, pool->max_size);
+			  used, pool->size, pool->max_size, pool->capacity);
 	bad += pool_check(pool, pool->min_size <= pool->max_size &&
-			  pool->low_wmark <= pool->high_wmark,
+			  pool->low_wmark <= pool->high_wmark &&
+			  pool->high_wmark <= pool->capacity,
 			  "tunables min %llu max %llu low %llu high %llu",
 			  pool->min_size, pool->max_size, pool->low_wmark,
 			  pool->high_wmark);
-	bad += pool_check(pool, pool->peak_used >= pool->used,
-			  "peak %llu below used %llu", pool->peak_used,
-			  pool->used);
+	bad += pool_check(pool, atomic64_read(&pool->peak_used) >= used,
+			  "peak %lld below used %llu",
+			  atomic64_read(&pool->peak_used), used);
 	bad += pool_check(pool, pool->committed <=
 			  pool_commit_limit(pool->max_size,
 					    pool->overcommit_ratio),
 			  "committed %llu above the commit limit",
 			  pool->committed);
-
-	return bad ? -EUCLEAN : 0;
+	return bad;
 }
 
 /**
- * gunyah_pool_validate() - cross-check a pool's books against its counters
+ * gunyah_pool_validate() - cross-check a pool's books
  * @pool:	the pool
  *
- * Turns the per-CPU caches off, waits until no CPU is between a block's bit
- * and a cache (those steps are RCU read-side sections), and drains them; then
- * walks every block handed out, from the @out bitmaps, and checks that each
- * lies in the region on pages genalloc has handed out, that no two overlap,
- * that together they account for every used page, and that the byte
- * counters and tunables agree with them and with each other. Each mismatch
- * is logged.
+ * Switches the per-CPU caches off and empties them, taking each cache's lock
+ * in turn, so no allocation or free is between a cache and the books; then,
+ * under the pool's lock, walks every block handed out and checks that each
+ * lies on pages the pool holds, that no two overlap, that together they are
+ * @used and @taken, that genalloc's free bytes are the rest of @size, and
+ * that the tunables agree with each other; then asks the backing to check
+ * its own books. Each mismatch is logged. The caches are back on after.
  *
- * Context: process context, may sleep; holds the pool's lock for a walk of
- * the bitmaps.
- * Return: 0 if the books are consistent, else -EUCLEAN.
+ * Context: process context, may sleep.
+ * Return: 0 if the books are consistent, -EUCLEAN if not, -ENOMEM if there
+ * was no memory to check them.
  */
 int gunyah_pool_validate(struct gunyah_pool *pool)
 {
-	int ret;
+	unsigned long *busy;
+	int bad;
 
 	might_sleep();
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		pool->pcp_off++;
-		gunyah_pool_quiesce(pool);
-	}
-	synchronize_rcu();
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		gunyah_pool_quiesce(pool);
-		ret = pool_validate(pool);
-		pool->pcp_off--;
-		gunyah_pool_pcp_update(pool);
-	}
-	return ret;
+	busy = bitmap_zalloc(pool_pages(pool), GFP_KERNEL);
+	if (!busy)
+		return -ENOMEM;
+
+	pool_pcp_off(pool);
+	scoped_guard(spinlock_irqsave, &pool->lock)
+		bad = pool_validate(pool, busy);
+	pool_pcp_on_again(pool);
+	bitmap_free(busy);
+	if (pool->ops->validate)
+		bad += pool->ops->validate(pool);
+	return bad ? -EUCLEAN : 0;
+}
+
+/*
+ * Which pages the pool holds, into @present, and which of them callers hold,
+ * from the @out bitmaps, into @busy; blocks in the caches are free.
+ */
+static void pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
+			    unsigned long *present)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	bitmap_copy(present, pool->present, pool_pages(pool));
+	pool_walk_out(pool, busy, NULL, NULL);
+	spin_unlock_irqrestore(&pool->lock, flags);
 }
 
 /**
@@ -1229,45 +1371,68 @@ int gunyah_pool_validate(struct gunyah_pool *pool)
  * @nr_orders:	orders to count, from 0
  *
  * nr[o] is how many order-o blocks could be handed out one after another if
- * nothing else were allocated: each free run of pages is cut into aligned
- * blocks of that order.
+ * nothing else were allocated: each run of pages the pool holds and no
+ * caller holds is cut into aligned blocks of that order. Blocks in the
+ * per-CPU caches are free.
  *
- * Context: any context.
+ * Context: process context, may sleep.
  */
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 			     unsigned int nr_orders)
 {
-	unsigned long npages = pool_pages(pool);
-	unsigned long pfn0 = PHYS_PFN(pool->base);
-	unsigned long start, end = 0, flags;
+	unsigned long npages = pool_pages(pool), pfn0 = PHYS_PFN(pool->base);
+	unsigned long start, end = 0, *free, *busy;
 	unsigned int o;
 
 	memset(nr, 0, nr_orders * sizeof(*nr));
+	free = bitmap_zalloc(npages, GFP_KERNEL);
+	busy = bitmap_zalloc(npages, GFP_KERNEL);
+	if (free && busy) {
+		pool_busy_pages(pool, busy, free);
+		bitmap_andnot(free, free, busy, npages);
+		while ((start = find_next_bit(free, npages, end)) < npages) {
+			end = find_next_zero_bit(free, npages, start);
+			for (o = 0; o < nr_orders; o++) {
+				unsigned long first = ALIGN(pfn0 + start, 1UL << o);
+				unsigned long last = ALIGN_DOWN(pfn0 + end, 1UL << o);
 
-	spin_lock_irqsave(&pool->lock, flags);
-	gunyah_pool_quiesce(pool);
-	while ((start = find_next_zero_bit(pool->chunk->bits, npages, end)) < npages) {
-		end = find_next_bit(pool->chunk->bits, npages, start);
-		for (o = 0; o < nr_orders; o++) {
-			unsigned long first = ALIGN(pfn0 + start, 1UL << o);
-			unsigned long last = ALIGN_DOWN(pfn0 + end, 1UL << o);
-
-			if (last > first)
-				nr[o] += (last - first) >> o;
+				if (last > first)
+					nr[o] += (last - first) >> o;
+			}
 		}
 	}
-	gunyah_pool_pcp_update(pool);
-	spin_unlock_irqrestore(&pool->lock, flags);
+	bitmap_free(busy);
+	bitmap_free(free);
 }
 
-enum gunyah_pool_page_state gunyah_pool_page_state(struct gunyah_pool *pool,
-						   unsigned long pgoff)
+/**
+ * gunyah_pool_page_states() - the state of every page of the region
+ * @pool:	the pool
+ * @state:	array of one entry per page, filled in with enum
+ *		gunyah_pool_page_state
+ *
+ * Context: process context, may sleep.
+ * Return: 0 or -ENOMEM.
+ */
+int gunyah_pool_page_states(struct gunyah_pool *pool, u8 *state)
 {
-	if (gunyah_pool_reusable(pool) &&
-	    !test_bit(pgoff / GUNYAH_POOL_CHUNK_PAGES, pool->reusable.held))
-		return GUNYAH_POOL_PAGE_ABSENT;
-	return test_bit(pgoff, pool->chunk->bits) ? GUNYAH_POOL_PAGE_USED :
-						    GUNYAH_POOL_PAGE_FREE;
+	unsigned long npages = pool_pages(pool), i;
+	unsigned long *present, *busy;
+	int ret = -ENOMEM;
+
+	present = bitmap_zalloc(npages, GFP_KERNEL);
+	busy = bitmap_zalloc(npages, GFP_KERNEL);
+	if (present && busy) {
+		pool_busy_pages(pool, busy, present);
+		for (i = 0; i < npages; i++)
+			state[i] = !test_bit(i, present) ? GUNYAH_POOL_PAGE_ABSENT :
+				   test_bit(i, busy) ? GUNYAH_POOL_PAGE_USED :
+				   GUNYAH_POOL_PAGE_FREE;
+		ret = 0;
+	}
+	bitmap_free(busy);
+	bitmap_free(present);
+	return ret;
 }
 
 #ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION
@@ -1390,144 +1555,3 @@ void gunyah_pool_unreserve(size_t bytes)
 	gunyah_pool_uncommit(pool, bytes);
 }
 EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
-
-/* ---- Setup from the device tree ---- */
-
-/*
- * Refuse a node. An error makes the reserved-memory core give the region back
- * to Linux, which is right for memory in the linear map. A no-map region is
- * not in it, and by now the linear map is built: given back, its pages would
- * reach the page allocator unmapped. -ENOENT keeps such a region reserved and
- * unused instead.
- */
-static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
-					     const char *fmt, ...)
-{
-	struct va_format vaf;
-	va_list args;
-
-	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	pr_err("%s: refused: %pV\n", rmem->name, &vaf);
-	va_end(args);
-	return of_get_flat_dt_prop(rmem->fdt_node, "no-map", NULL) ? -ENOENT :
-								    -EINVAL;
-}
-
-/*
- * Runs while the device tree is scanned, before the page allocator exists:
- * check the node and remember the region.
- */
-static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
-{
-	unsigned long node = rmem->fdt_node;
-	bool nomap = of_get_flat_dt_prop(node, "no-map", NULL);
-	bool reusable = of_get_flat_dt_prop(node, "reusable", NULL);
-	phys_addr_t min_size = GUNYAH_POOL_MIN_REGION;
-
-	if (gunyah_pool_region.name)
-		return pool_refuse(rmem, "only one pool is supported and %s is already configured",
-				   gunyah_pool_region.name);
-	if (nomap && reusable)
-		return pool_refuse(rmem, "both no-map and reusable are set; choose one");
-	if (!nomap && !reusable)
-		return pool_refuse(rmem, "neither no-map nor reusable is set; choose one");
-	if (!rmem->base)
-		return pool_refuse(rmem, "a region at physical address 0 is not supported");
-	if (!PAGE_ALIGNED(rmem->base))
-		return pool_refuse(rmem, "base %pa is not aligned to the page size (%lu bytes)",
-				   &rmem->base, PAGE_SIZE);
-	if (!PAGE_ALIGNED(rmem->size))
-		return pool_refuse(rmem, "size %pa is not a multiple of the page size (%lu bytes)",
-				   &rmem->size, PAGE_SIZE);
-	if (rmem->size < min_size)
-		return pool_refuse(rmem, "size %pa is below the minimum of %pa bytes",
-				   &rmem->size, &min_size);
-
-	if (reusable) {
-		int ret;
-
-		if (!IS_ENABLED(CONFIG_CMA))
-			return pool_refuse(rmem, "reusable mode needs CONFIG_CMA");
-		ret = gunyah_pool_reusable_declare(rmem, &gunyah_pool_region.cma);
-		if (ret)
-			return ret;
-	}
-
-	gunyah_pool_region.name = rmem->name;
-	gunyah_pool_region.base = rmem->base;
-	gunyah_pool_region.size = rmem->size;
-	gunyah_pool_region.mode = reusable ? GUNYAH_POOL_REUSABLE :
-					     GUNYAH_POOL_NO_MAP;
-	return 0;
-}
-
-RESERVEDMEM_OF_DECLARE(gunyah_pool, GUNYAH_POOL_COMPATIBLE,
-		       gunyah_pool_rmem_setup);
-
-/*
- * The reserved-memory core never calls gunyah_pool_rmem_setup() for a node it
- * reserved nothing for (no reg and no size, a size of zero, or a size it found
- * no room for in alloc-ranges): say so here, so every node that does not
- * become the pool is explained.
- */
-static void __init gunyah_pool_report_unreserved(void)
-{
-	struct device_node *np;
-
-	for_each_compatible_node(np, NULL, GUNYAH_POOL_COMPATIBLE) {
-		if (of_device_is_available(np) && !of_reserved_mem_lookup(np))
-			pr_err("%pOFP: refused: no memory is reserved for the node (zero or missing size, or no room to place it)\n",
-			       np);
-	}
-}
-
-static struct resource gunyah_pool_resource = {
-	.name	= "gunyah-pool",
-	.flags	= IORESOURCE_MEM | IORESOURCE_BUSY,
-};
-
-static int __init gunyah_pool_setup(void)
-{
-	struct gunyah_pool_region *r = &gunyah_pool_region;
-	struct gunyah_pool *pool = &gunyah_pool_instance;
-	int ret;
-
-	gunyah_pool_report_unreserved();
-	if (!r->name)
-		return 0;
-
-	ret = gunyah_pool_init(pool, r->name, r->base, r->size);
-	if (ret) {
-		pr_err("%s: cannot set up the pool: %d\n", r->name, ret);
-		return ret;
-	}
-	if (IS_ENABLED(CONFIG_CMA) && r->mode == GUNYAH_POOL_REUSABLE) {
-		ret = gunyah_pool_reusable_setup(pool, r->cma);
-		if (ret) {
-			gunyah_pool_destroy(pool);
-			return ret;
-		}
-	}
-
-	/* Name the region in /proc/iomem, inside the core's "reserved". */
-	gunyah_pool_resource.start = r->base;
-	gunyah_pool_resource.end = r->base + r->size - 1;
-	if (insert_resource(&iomem_resource, &gunyah_pool_resource))
-		pr_warn("%s: cannot name the region in /proc/iomem\n", r->name);
-
-	ret = gunyah_pool_sysfs_init(pool);
-	if (ret)
-		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
-	gunyah_pool_debugfs_init(pool);
-
-	/* Callers see the pool only once it is complete; see gunyah_pool_get(). */
-	smp_store_release(&gunyah_pool_ready, pool);
-
-	pr_info("%s: %pa..%pa (%llu MiB), %s\n", r->name, &r->base,
-		&gunyah_pool_resource.end, (u64)r->size / SZ_1M,
-		gunyah_pool_mode_name(pool));
-	return 0;
-}
-subsys_initcall(gunyah_pool_setup);

@@ -42,6 +42,7 @@
 #include <asm/tlbflush.h>
 
 #include "cma_pool.h"
+#include "cma_pool_reusable.h"
 
 #define BENCH_ROUNDS	7
 #define BENCH_CPUS	8
@@ -182,6 +183,7 @@ static int bench_run(enum bench_kind kind, struct gunyah_pool *pool,
 		     unsigned int order, unsigned int cpus, unsigned long pairs,
 		     const char *name)
 {
+	struct task_struct *tasks[BENCH_CPUS];
 	struct bench_job jobs[BENCH_CPUS];
 	u64 ns[BENCH_ROUNDS];
 	unsigned int r, c, cpu;
@@ -192,24 +194,34 @@ static int bench_run(enum bench_kind kind, struct gunyah_pool *pool,
 		atomic_t ready = ATOMIC_INIT(0);
 		ktime_t start, end;
 
+		/* Create every thread before any runs: none waits for one that is not. */
 		c = 0;
 		for_each_online_cpu(cpu) {
-			struct task_struct *t;
-
 			if (c == cpus)
 				break;
 			jobs[c] = (struct bench_job){ .kind = kind, .pool = pool,
 				.order = order, .pairs = pairs, .go = &go,
 				.ready = &ready, .nr_jobs = cpus };
 			init_completion(&jobs[c].done);
-			t = kthread_create(bench_thread, &jobs[c], "gunyah_bench/%u", cpu);
-			if (IS_ERR(t))
-				return PTR_ERR(t);
-			kthread_bind(t, cpu);
-			wake_up_process(t);
+			tasks[c] = kthread_create(bench_thread, &jobs[c],
+						  "gunyah_bench/%u", cpu);
+			if (IS_ERR(tasks[c])) {
+				err = PTR_ERR(tasks[c]);
+				break;
+			}
+			kthread_bind(tasks[c], cpu);
 			c++;
 		}
-		/* All CPUs asked for are online: c == cpus. */
+		if (!err && c < cpus)
+			err = -ENODEV;
+		if (err) {
+			/* Never woken, so bench_thread() never runs. */
+			while (c--)
+				kthread_stop(tasks[c]);
+			break;
+		}
+		for (cpu = 0; cpu < c; cpu++)
+			wake_up_process(tasks[cpu]);
 		complete_all(&go);
 		for (cpu = 0; cpu < c; cpu++)
 			wait_for_completion(&jobs[cpu].done);
@@ -336,7 +348,7 @@ static void bench_startup(struct gunyah_pool *sys)
 		ktime_t start = ktime_get();
 
 		/* No-map pools never touch their memory; the base is arbitrary. */
-		if (gunyah_pool_init(p, "bench", sys->base, bytes))
+		if (gunyah_pool_nomap_init(p, "bench", sys->base, bytes))
 			break;
 		ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 		meta = gunyah_pool_metadata_bytes(p);
@@ -351,6 +363,8 @@ static void bench_startup(struct gunyah_pool *sys)
 static struct gunyah_pool *bench_reusable_pool(void)
 {
 	struct cma *cma = dma_contiguous_default_area;
+	struct gunyah_pool_reusable *r;
+	struct gunyah_pool_usage u;
 	struct gunyah_pool *p;
 	u64 flushes, moved;
 	ktime_t start;
@@ -358,33 +372,84 @@ static struct gunyah_pool *bench_reusable_pool(void)
 
 	if (!cma)
 		return NULL;
-	p = kzalloc(sizeof(*p), GFP_KERNEL);
-	if (!p || gunyah_pool_init(p, "bench-reusable", cma_get_base(cma),
-				   cma_get_size(cma))) {
-		kfree(p);
+	p = gunyah_pool_reusable_new("bench-reusable", cma);
+	if (IS_ERR(p))
 		return NULL;
-	}
-	if (gunyah_pool_reusable_init(p, cma)) {
-		gunyah_pool_destroy(p);
-		kfree(p);
-		return NULL;
-	}
+	r = to_reusable(p);
 	/* The cost of growing by one chunk, then warm the pool up to half. */
-	flushes = atomic64_read(&p->reusable.tlb_flushes);
+	flushes = atomic64_read(&r->tlb_flushes);
 	start = ktime_get();
-	scoped_guard(mutex, &p->reusable.resize_lock)
-		if (!gunyah_pool_grow(p))
+	scoped_guard(mutex, &r->resize_lock)
+		if (!gunyah_pool_reusable_grow(r))
 			chunks++;
 	pr_info("pool_reusable_grow chunk_bytes=%lu ns=%lld\n",
 		GUNYAH_POOL_CHUNK_BYTES, ktime_to_ns(ktime_sub(ktime_get(), start)));
-	scoped_guard(mutex, &p->reusable.resize_lock)
-		while (p->size < p->capacity / 2 && !gunyah_pool_grow(p))
+	scoped_guard(mutex, &r->resize_lock) {
+		gunyah_pool_usage(p, &u);
+		while (u.held < p->capacity / 2 && !gunyah_pool_reusable_grow(r)) {
 			chunks++;
+			gunyah_pool_usage(p, &u);
+		}
+	}
 	moved = (u64)chunks * GUNYAH_POOL_CHUNK_BYTES / SZ_1M;
-	flushes = atomic64_read(&p->reusable.tlb_flushes) - flushes;
+	flushes = atomic64_read(&r->tlb_flushes) - flushes;
 	pr_info("pool_reusable_tlb chunks=%d mib=%llu tlb_flushes=%llu per_mib_x1000=%llu\n",
 		chunks, moved, flushes, moved ? div64_u64(flushes * 1000, moved) : 0);
 	return p;
+}
+
+/*
+ * A burst against a reusable pool whose low watermark is above the burst:
+ * BENCH_BURST_SMALL order-0 and BENCH_BURST_LARGE order-4 allocations as
+ * fast as they come, each timed; then how many waited for cma_alloc().
+ */
+#define BENCH_BURST_SMALL	4000
+#define BENCH_BURST_LARGE	200
+
+static void bench_burst(struct gunyah_pool *p)
+{
+	const unsigned int n = BENCH_BURST_SMALL + BENCH_BURST_LARGE;
+	struct gunyah_pool_reusable *r = to_reusable(p);
+	u64 burst = BENCH_BURST_SMALL * PAGE_SIZE + BENCH_BURST_LARGE * (PAGE_SIZE << 4);
+	u64 grows, *ns;
+	phys_addr_t *blocks;
+	unsigned int i, got = 0;
+	ktime_t t;
+
+	ns = kvcalloc(n, sizeof(*ns), GFP_KERNEL);
+	blocks = kvcalloc(n, sizeof(*blocks), GFP_KERNEL);
+	if (!ns || !blocks)
+		goto out;
+	/* Free memory kept above the burst, a chunk to spare; then settle. */
+	burst = ALIGN(burst, GUNYAH_POOL_CHUNK_BYTES) + GUNYAH_POOL_CHUNK_BYTES;
+	if (gunyah_pool_set_tunable(p, GUNYAH_POOL_HIGH_WATERMARK,
+				    burst + GUNYAH_POOL_CHUNK_BYTES) ||
+	    gunyah_pool_set_tunable(p, GUNYAH_POOL_LOW_WATERMARK, burst))
+		goto out;
+	gunyah_pool_settle(p);
+	flush_work(&r->resize_work);
+	grows = atomic64_read(&r->alloc_grows);
+	for (i = 0; i < n; i++) {
+		unsigned int order = i % 21 == 20 ? 4 : 0;
+
+		t = ktime_get();
+		if (gunyah_pool_block_alloc(p, order, GFP_KERNEL, &blocks[i]))
+			break;
+		ns[i] = ktime_to_ns(ktime_sub(ktime_get(), t));
+		got++;
+	}
+	grows = atomic64_read(&r->alloc_grows) - grows;
+	for (i = 0; i < got; i++)
+		gunyah_pool_block_free(p, blocks[i], i % 21 == 20 ? 4 : 0);
+	sort(ns, got, sizeof(ns[0]), cmp_u64, NULL);
+	if (got)
+		pr_info("pool_reusable_burst allocs=%u of=%u p50_ns=%llu p99_ns=%llu max_ns=%llu waited_for_cma=%llu\n",
+			got, n, ns[got / 2], ns[got * 99 / 100], ns[got - 1], grows);
+	gunyah_pool_set_tunable(p, GUNYAH_POOL_LOW_WATERMARK, 0);
+	gunyah_pool_set_tunable(p, GUNYAH_POOL_HIGH_WATERMARK, p->capacity);
+out:
+	kvfree(blocks);
+	kvfree(ns);
 }
 
 static int __init gunyah_pool_bench(void)
@@ -403,11 +468,15 @@ static int __init gunyah_pool_bench(void)
 		bench_run(k, NULL, 0, 1, bench_pairs(0), bench_names[k]);
 	reusable = bench_reusable_pool();
 	bench_kinds(sys, reusable);
+	if (reusable) {
+		bench_burst(reusable);
+		/* Every chunk back to CMA, mapped and online, as found. */
+		gunyah_pool_reusable_free(reusable);
+	}
 	if (sys) {
 		bench_full(sys);
 		bench_startup(sys);
 	}
-	/* The reusable pool stays: its chunks are out of the linear map. */
 	pr_info("done\n");
 	return 0;
 }

@@ -32,6 +32,7 @@
 #include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/prandom.h>
 #include <linux/seq_file.h>
@@ -41,6 +42,7 @@
 #include <linux/uaccess.h>
 
 #include "cma_pool.h"
+#include "cma_pool_reusable.h"
 
 #define VM_ROOT_ORDER		4
 #define VM_META_ORDER		0
@@ -475,25 +477,31 @@ static int largest_free_block_show(struct seq_file *m, void *v)
 DEFINE_SHOW_ATTRIBUTE(largest_free_block);
 
 /*
- * Occupancy, one character a page, '#' in use, '.' free and '-' not in the
- * pool (a reusable pool's chunk left to CMA), 64 pages a line behind the
- * line's offset into the region. The bitmap is read without the
- * pool's lock: a map of a pool in use is a picture of a moving thing.
+ * Occupancy, one character a page, '#' held by a caller, '.' free (blocks
+ * in the per-CPU caches included) and '-' not in the pool (a reusable
+ * pool's chunk left to CMA), 64 pages a line behind the line's offset into
+ * the region. A snapshot taken under the pool's lock.
  */
 static int map_show(struct seq_file *m, void *v)
 {
-	unsigned long npages = debug_pool->capacity >> PAGE_SHIFT;
+	unsigned long npages = debug_pool->capacity >> PAGE_SHIFT, i;
 	char line[65];
-	unsigned long i;
+	u8 *state;
 
+	state = kvmalloc(npages, GFP_KERNEL);
+	if (!state || gunyah_pool_page_states(debug_pool, state)) {
+		kvfree(state);
+		return -ENOMEM;
+	}
 	for (i = 0; i < npages; i++) {
-		line[i % 64] = ".#-"[gunyah_pool_page_state(debug_pool, i)];
+		line[i % 64] = ".#-"[state[i]];
 		if (i % 64 == 63 || i == npages - 1) {
 			line[i % 64 + 1] = '\0';
 			seq_printf(m, "%#010lx %s\n",
 				   (i - i % 64) << PAGE_SHIFT, line);
 		}
 	}
+	kvfree(state);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(map);
@@ -610,6 +618,7 @@ struct stress_thread {
 	u8 held_order[STRESS_MAX_HELD];
 	unsigned int nr_held;
 	u64 held_bytes;
+	u64 max_held_bytes;
 	u64 committed;
 	unsigned long allocs;
 	unsigned long frees;
@@ -627,6 +636,8 @@ struct stress_result {
 	unsigned long fails;
 	unsigned long reserves;
 	u64 ns;
+	u64 peak;
+	u64 peak_bound;
 	bool books_ok;
 	bool valid;
 	int err;
@@ -677,6 +688,7 @@ static int stress_fn(void *data)
 			t->held[t->nr_held] = phys;
 			t->held_order[t->nr_held++] = order;
 			t->held_bytes += PAGE_SIZE << order;
+			t->max_held_bytes = max(t->max_held_bytes, t->held_bytes);
 			t->allocs++;
 		} else if (op < 94 && t->nr_held) {
 			stress_free_one(t, prandom_u32_state(&t->rnd) % t->nr_held);
@@ -726,6 +738,8 @@ static void run_stress(struct stress_result *res, unsigned int threads,
 		return;
 	}
 
+	/* The peak from here is what the threads held on top of what was. */
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_PEAK_USED, 0);
 	gunyah_pool_usage(pool, &before);
 	allocs0 = gunyah_pool_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 	frees0 = gunyah_pool_stat(pool, GUNYAH_POOL_STAT_FREE);
@@ -752,8 +766,11 @@ static void run_stress(struct stress_result *res, unsigned int threads,
 
 	/* Books against counters, with every thread's blocks still out. */
 	gunyah_pool_usage(pool, &after);
+	res->peak = after.peak_used;
+	res->peak_bound = before.used;
 	for (i = 0; i < started; i++) {
 		held += t[i].held_bytes;
+		res->peak_bound += t[i].max_held_bytes;
 		committed += t[i].committed;
 		res->allocs += t[i].allocs;
 		res->frees += t[i].frees;
@@ -761,7 +778,9 @@ static void run_stress(struct stress_result *res, unsigned int threads,
 		res->reserves += t[i].reserves;
 		res->err = res->err ?: t[i].err;
 	}
+	/* No more than every thread at its most at once, no less than now. */
 	res->books_ok = after.used == before.used + held &&
+			res->peak >= after.used && res->peak <= res->peak_bound &&
 			after.committed == before.committed + committed &&
 			gunyah_pool_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS) ==
 			allocs0 + res->allocs &&
@@ -803,20 +822,50 @@ static int stress_show(struct seq_file *m, void *v)
 	struct stress_result *r = &debug_stress;
 
 	guard(mutex)(&debug_lock);
-	seq_printf(m, "threads=%u ops=%lu seed=%llu allocs=%lu frees=%lu fails=%lu reserves=%lu ns=%llu books=%s validate=%s err=%d\n",
+	seq_printf(m, "threads=%u ops=%lu seed=%llu allocs=%lu frees=%lu fails=%lu reserves=%lu ns=%llu peak=%llu peak_bound=%llu books=%s validate=%s err=%d\n",
 		   r->threads, r->ops, r->seed, r->allocs, r->frees, r->fails,
-		   r->reserves, r->ns, r->books_ok ? "ok" : "bad",
-		   r->valid ? "ok" : "bad", r->err);
+		   r->reserves, r->ns, r->peak, r->peak_bound,
+		   r->books_ok ? "ok" : "bad", r->valid ? "ok" : "bad", r->err);
 	return 0;
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(stress);
 
+/*
+ * Blocks in each CPU's cache, per order: what a test compares before and
+ * after something that must not touch them. Each cache is read under its
+ * lock; root only.
+ */
+static int pcp_show(struct seq_file *m, void *v)
+{
+	unsigned int count[GUNYAH_POOL_PCP_ORDERS];
+	struct gunyah_pool_pcp *pcp;
+	unsigned int cpu, o;
+
+	for_each_possible_cpu(cpu) {
+		pcp = per_cpu_ptr(debug_pool->pcp, cpu);
+		scoped_guard(spinlock, &pcp->lock)
+			memcpy(count, pcp->count, sizeof(count));
+		seq_printf(m, "cpu%u", cpu);
+		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
+			seq_printf(m, " %u", count[o]);
+		seq_putc(m, '\n');
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pcp);
+
 static int misc_show(struct seq_file *m, void *v)
 {
+	struct gunyah_pool_reusable *r;
+
+	if (!gunyah_pool_is_reusable(debug_pool)) {
+		seq_puts(m, "tlb_flushes=0 quarantined=0\n");
+		return 0;
+	}
+	r = to_reusable(debug_pool);
 	seq_printf(m, "tlb_flushes=%lld quarantined=%lu\n",
-		   atomic64_read(&debug_pool->reusable.tlb_flushes),
-		   READ_ONCE(debug_pool->reusable.nr_quarantined));
+		   atomic64_read(&r->tlb_flushes), READ_ONCE(r->nr_quarantined));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(misc);
@@ -850,5 +899,6 @@ void gunyah_pool_debugfs_init(struct gunyah_pool *pool)
 	debugfs_create_file("workload", 0600, debug_dir, NULL, &workload_fops);
 	debugfs_create_file("stress", 0600, debug_dir, NULL, &stress_fops);
 	debugfs_create_file("counters", 0400, debug_dir, NULL, &misc_fops);
+	debugfs_create_file("pcp", 0400, debug_dir, NULL, &pcp_fops);
 	gunyah_pool_fault_debugfs_init(debug_dir);
 }

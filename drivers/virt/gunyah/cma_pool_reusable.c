@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Gunyah donation pool: reusable mode
+ * Gunyah donation pool: the reusable backing
  *
  * Copyright (c) 2026 The gunyah-pool authors
  */
@@ -9,21 +9,28 @@
  * DOC: Reusable mode
  *
  * A pool over a region marked ``reusable`` leaves the region to Linux, as a
- * CMA area for movable pages, until it needs the memory. It moves memory in
- * chunks of 4 MiB (one block of the largest order): cma_alloc() a chunk,
- * take every page out of the linear map, flush the kernel TLB once for the
- * chunk, and only then let the allocator hand it out; a chunk goes back to
- * the linear map and then to CMA only when nothing in it is handed out.
- * Chunks the pool does not hold are marked in use in genalloc, so nothing is
- * handed out from them.
+ * CMA area for movable pages, until it needs the memory. This backing moves
+ * memory in chunks of 4 MiB (one block of the largest order): cma_alloc() a
+ * chunk, mark its pages PageOffline so the rest of mm (hibernation's
+ * snapshot, /proc/kcore, dump tools) leaves them alone, take the chunk out of
+ * the linear map with one set_memory_valid() call and one kernel TLB flush,
+ * and only then give it to the pool with gunyah_pool_add_range(). A chunk
+ * goes back when the pool returns it wholly free from
+ * gunyah_pool_take_range(): mapped again, PageOffline cleared, then
+ * cma_release(). A chunk that cannot be mapped again wholly is kept out of
+ * both CMA and the pool.
  *
- * GFP_KERNEL allocations grow the pool when it is short; a worker refills it
- * below the low watermark up to the high one and drains it above the high
- * watermark plus a chunk, so it does not thrash. A mutex serialises growing
- * and shrinking, which sleep; the pool's spinlock is never held across them.
+ * The pool asks this backing to grow when a GFP_KERNEL allocation finds it
+ * short (an allocation that may not sleep only kicks the worker), and kicks
+ * it when free memory falls below the low watermark or rises a chunk above
+ * the high one. The worker then refills up to the high watermark, or gives
+ * back chunks while a chunk fewer still leaves the high watermark free; the
+ * chunk between the two keeps it from thrashing. A mutex serialises growing
+ * and shrinking, which sleep; the pool's locks are never held across them.
  *
- * While a reusable pool holds any chunk, hibernation is refused: it would
- * copy every page it believes is RAM through the linear map.
+ * While the system's reusable pool holds any chunk, hibernation and restore
+ * are refused: an image saved or restored around memory donated to a
+ * hypervisor cannot be right.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -31,18 +38,17 @@
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
 #include <linux/cma.h>
-#include <linux/genalloc.h>
+#include <linux/err.h>
 #include <linux/init.h>
 #include <linux/mm.h>
-#include <linux/notifier.h>
 #include <linux/of_reserved_mem.h>
+#include <linux/page-flags.h>
+#include <linux/sched/mm.h>
 #include <linux/set_memory.h>
+#include <linux/slab.h>
 #include <linux/suspend.h>
-#include <linux/workqueue.h>
 
-#include <asm/tlbflush.h>
-
-#include "cma_pool.h"
+#include "cma_pool_reusable.h"
 #include "cma_pool_trace.h"
 
 static inline unsigned long pool_chunks(const struct gunyah_pool *pool)
@@ -57,375 +63,385 @@ static inline unsigned long pool_chunk_of(const struct gunyah_pool *pool,
 }
 
 /*
- * Take pages [@from, @to) of a chunk out of the linear map, then flush the
- * kernel TLB once for the whole chunk. set_direct_map_*() succeed without
- * doing anything when the linear map is not page granular, so check the
- * effect too.
+ * Whether the pages of [@base, @base + @size) can leave the linear map one
+ * by one: everywhere with a page-granular linear map (rodata=full), or in a
+ * region arm64 mapped with pages for the pool
+ * (patches/0005-arm64-mm-map-a-reusable-Gunyah-donation-pool-with-pages.patch).
  */
-static int pool_unmap_pages(struct gunyah_pool *pool, struct page *page,
-			    unsigned long from, unsigned long to)
+static bool pool_linear_map_pages(phys_addr_t base, size_t size)
 {
-	unsigned long addr = (unsigned long)page_address(page);
-	unsigned long i;
-	int ret = 0;
+	if (can_set_direct_map())
+		return true;
+#ifdef arm64_linear_map_pages
+	return arm64_linear_map_pages(base, size);
+#else
+	return false;
+#endif
+}
 
-	for (i = from; i < to && !ret; i++)
-		ret = set_direct_map_invalid_noflush(page + i);
-	flush_tlb_kernel_range(addr, addr + GUNYAH_POOL_CHUNK_BYTES);
-	atomic64_inc(&pool->reusable.tlb_flushes);
-	if (!ret && to > from && (kernel_page_present(page + from) ||
-				  kernel_page_present(page + to - 1)))
+/* Tell the rest of mm that a chunk's pages are, or are no longer, gone. */
+static void pool_chunk_offline(struct page *page, bool offline)
+{
+	unsigned long i;
+
+	page_offline_begin();
+	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES; i++) {
+		if (offline)
+			__folio_set_offline(page_folio(page + i));
+		else
+			__folio_clear_offline(page_folio(page + i));
+	}
+	page_offline_end();
+}
+
+/*
+ * Take a chunk out of the linear map: one range call, one TLB flush. Check
+ * the effect too: the pool must never believe a page unmapped that is not.
+ */
+static int pool_unmap_chunk(struct gunyah_pool_reusable *r, struct page *page)
+{
+	int ret;
+
+	ret = set_memory_valid((unsigned long)page_address(page),
+			       GUNYAH_POOL_CHUNK_PAGES, 0);
+	atomic64_inc(&r->tlb_flushes);
+	if (!ret && (kernel_page_present(page) ||
+		     kernel_page_present(page + GUNYAH_POOL_CHUNK_PAGES - 1)))
 		ret = -EPERM;
 	return ret;
 }
 
 /*
- * Put every page of a chunk back in the linear map; invalid to valid needs no
- * TLB flush, as invalid entries are never cached. On failure, take the pages
- * already mapped out again, so the chunk is either wholly mapped or wholly
- * not; if even that fails, return -EIO: the chunk is in neither state.
+ * Put a chunk back in the linear map. On failure, take it out again whole,
+ * so it is either wholly mapped or wholly not; if even that fails, return
+ * -EIO: the chunk is in neither state.
  */
-static int pool_map_chunk(struct gunyah_pool *pool, struct page *page)
+static int pool_map_chunk(struct gunyah_pool_reusable *r, struct page *page)
 {
-	unsigned long i;
-	int ret = 0;
+	int ret = -ENOMEM;
 
-	if (gunyah_pool_should_fail(GUNYAH_POOL_FAULT_REMAP))
-		return -ENOMEM;
-	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES && !ret; i++)
-		ret = set_direct_map_default_noflush(page + i);
-	if (ret && pool_unmap_pages(pool, page, 0, i))
+	if (!gunyah_pool_should_fail(GUNYAH_POOL_FAULT_REMAP))
+		ret = set_memory_valid((unsigned long)page_address(page),
+				       GUNYAH_POOL_CHUNK_PAGES, 1);
+	if (ret && pool_unmap_chunk(r, page))
 		return -EIO;
 	return ret;
 }
 
 /* A chunk in neither state must never reach the page allocator nor a caller. */
-static void pool_quarantine(struct gunyah_pool *pool, struct page *page)
+static void pool_quarantine(struct gunyah_pool_reusable *r, struct page *page)
 {
 	phys_addr_t phys = page_to_phys(page);
 
-	pool->reusable.nr_quarantined++;
-	pr_err("%s: chunk at %pa is half mapped; keeping it out of CMA and the pool\n",
-	       pool->name, &phys);
-}
-
-/* Hand an unmapped chunk to the allocator. */
-static u64 pool_add_chunk(struct gunyah_pool *pool, phys_addr_t phys)
-{
-	guard(spinlock_irqsave)(&pool->lock);
-	gen_pool_free(pool->gp, phys, GUNYAH_POOL_CHUNK_BYTES);
-	__set_bit(pool_chunk_of(pool, phys), pool->reusable.held);
-	pool->size += GUNYAH_POOL_CHUNK_BYTES;
-	gunyah_pool_pcp_update(pool);
-	return pool->size;
+	WRITE_ONCE(r->nr_quarantined, r->nr_quarantined + 1);
+	pr_err("%s: chunk at %pa cannot be mapped again; keeping it out of CMA and the pool\n",
+	       r->pool.name, &phys);
 }
 
 /**
- * gunyah_pool_grow() - move one chunk from CMA into a reusable pool
- * @pool:	a reusable pool
+ * gunyah_pool_reusable_grow() - move one chunk from CMA into the pool
+ * @r:		a reusable pool
  *
- * Context: process context, may sleep; holds @pool->reusable.resize_lock.
+ * Context: process context, may sleep; holds @r->resize_lock.
  * Return: 0; -ENOSPC if a chunk more would pass max_size_bytes; -EBUSY while
- * hibernation is in progress; -ENOMEM if CMA has no free chunk; -EPERM if the
- * chunk could not be taken out of the linear map.
+ * hibernation or restore is in progress; -ENOMEM if CMA has no free chunk;
+ * -EPERM if the chunk could not be taken out of the linear map.
  */
-int gunyah_pool_grow(struct gunyah_pool *pool)
+int gunyah_pool_reusable_grow(struct gunyah_pool_reusable *r)
 {
-	struct page *page;
+	struct gunyah_pool *pool = &r->pool;
+	struct gunyah_pool_usage u;
+	struct page *page = NULL;
 	phys_addr_t phys;
-	u64 size = 0;
-	int ret = 0;
+	int ret;
 
-	lockdep_assert_held(&pool->reusable.resize_lock);
+	lockdep_assert_held(&r->resize_lock);
 	might_sleep();
 
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		if (pool->reusable.frozen)
-			ret = -EBUSY;
-		else if (pool->size + GUNYAH_POOL_CHUNK_BYTES > pool->max_size)
-			ret = -ENOSPC;
-	}
-	if (ret)
-		return ret;
+	if (r->frozen)
+		return -EBUSY;
+	gunyah_pool_usage(pool, &u);
+	if (u.held + GUNYAH_POOL_CHUNK_BYTES > u.max_size)
+		return -ENOSPC;
 
-	page = NULL;
 	if (!gunyah_pool_should_fail(GUNYAH_POOL_FAULT_CMA))
-		page = cma_alloc(pool->reusable.cma, GUNYAH_POOL_CHUNK_PAGES,
+		page = cma_alloc(r->cma, GUNYAH_POOL_CHUNK_PAGES,
 				 GUNYAH_POOL_CHUNK_ORDER, true);
 	if (!page) {
 		ret = -ENOMEM;
 		goto out_fail;
 	}
 	phys = page_to_phys(page);
-	ret = pool_unmap_pages(pool, page, 0, GUNYAH_POOL_CHUNK_PAGES);
+	pool_chunk_offline(page, true);
+	ret = pool_unmap_chunk(r, page);
 	if (!ret && gunyah_pool_should_fail(GUNYAH_POOL_FAULT_UNMAP))
 		ret = -ENOMEM;
+	/* Cannot fail: the chunk is in the region and was not held. */
+	if (!ret)
+		ret = gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES);
 	if (ret)
 		goto err_map;
 
-	size = pool_add_chunk(pool, phys);
+	__set_bit(pool_chunk_of(pool, phys), r->held);
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
-	trace_gunyah_pool_grow(phys, size, 0);
+	trace_gunyah_pool_grow(phys, u.held + GUNYAH_POOL_CHUNK_BYTES, 0);
 	return 0;
 
 err_map:
-	if (pool_map_chunk(pool, page))
-		pool_quarantine(pool, page);
-	else
-		cma_release(pool->reusable.cma, page, GUNYAH_POOL_CHUNK_PAGES);
+	if (pool_map_chunk(r, page)) {
+		pool_quarantine(r, page);
+	} else {
+		pool_chunk_offline(page, false);
+		cma_release(r->cma, page, GUNYAH_POOL_CHUNK_PAGES);
+	}
 out_fail:
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW_FAIL);
-	trace_gunyah_pool_grow(0, READ_ONCE(pool->size), ret);
+	trace_gunyah_pool_grow(0, u.held, ret);
 	return ret;
 }
 
 /**
- * gunyah_pool_shrink() - give one entirely free chunk back to CMA
- * @pool:	a reusable pool
+ * gunyah_pool_reusable_shrink() - give one wholly free chunk back to CMA
+ * @r:		a reusable pool
  *
- * The chunk leaves the allocator first, then returns to the linear map, and
- * only then to CMA. The highest free chunk goes first. If the chunk cannot be
- * mapped again it is still wholly unmapped, so it goes back into the pool and
- * the pool is as it was; only a chunk left half mapped is quarantined.
+ * The chunk leaves the pool first, then returns to the linear map, and only
+ * then to CMA. If it cannot be mapped again it is still wholly unmapped, so
+ * it goes back into the pool and the pool is as it was; only a chunk left
+ * half mapped is quarantined.
  *
- * Context: process context, may sleep; holds @pool->reusable.resize_lock.
- * Return: 0; -EBUSY if no chunk is entirely free or the pool is at
+ * Context: process context, may sleep; holds @r->resize_lock.
+ * Return: 0; -EBUSY if no chunk is wholly free or the pool is at
  * min_size_bytes; another errno if the chunk could not be mapped again.
  */
-int gunyah_pool_shrink(struct gunyah_pool *pool)
+int gunyah_pool_reusable_shrink(struct gunyah_pool_reusable *r)
 {
-	struct genpool_data_fixed at;
-	unsigned long c, addr = 0;
+	struct gunyah_pool *pool = &r->pool;
+	struct gunyah_pool_usage u;
 	struct page *page;
-	u64 size = 0;
+	phys_addr_t phys;
 	int ret;
 
-	lockdep_assert_held(&pool->reusable.resize_lock);
+	lockdep_assert_held(&r->resize_lock);
 	might_sleep();
 
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		/* Cached blocks would keep their chunks busy. */
-		gunyah_pool_quiesce(pool);
-		if (pool->size < pool->min_size + GUNYAH_POOL_CHUNK_BYTES &&
-		    pool->size <= pool->max_size)
-			break;
-		for (c = pool_chunks(pool); c-- > 0 && !addr;) {
-			if (!test_bit(c, pool->reusable.held))
-				continue;
-			at.offset = c * GUNYAH_POOL_CHUNK_BYTES;
-			addr = gen_pool_alloc_algo(pool->gp,
-						   GUNYAH_POOL_CHUNK_BYTES,
-						   gen_pool_fixed_alloc, &at);
-		}
-		if (!addr)
-			break;
-		__clear_bit(pool_chunk_of(pool, addr), pool->reusable.held);
-		pool->size -= GUNYAH_POOL_CHUNK_BYTES;
-		size = pool->size;
-	}
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		gunyah_pool_pcp_update(pool);
-	if (!addr)
-		return -EBUSY;
+	/* Cached blocks would keep their chunks busy. */
+	gunyah_pool_drain(pool);
+	ret = gunyah_pool_take_range(pool, GUNYAH_POOL_CHUNK_BYTES, &phys);
+	if (ret)
+		return ret;
 
-	page = phys_to_page(addr);
-	ret = pool_map_chunk(pool, page);
-	if (ret == -EIO)
-		pool_quarantine(pool, page);
-	else if (ret)
-		size = pool_add_chunk(pool, addr);
-	else
-		cma_release(pool->reusable.cma, page, GUNYAH_POOL_CHUNK_PAGES);
-	if (!ret)
+	page = phys_to_page(phys);
+	ret = pool_map_chunk(r, page);
+	if (ret == -EIO) {
+		__clear_bit(pool_chunk_of(pool, phys), r->held);
+		pool_quarantine(r, page);
+	} else if (ret) {
+		/* Wholly unmapped still: the pool may have it back. */
+		WARN_ON(gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES));
+	} else {
+		__clear_bit(pool_chunk_of(pool, phys), r->held);
+		pool_chunk_offline(page, false);
+		cma_release(r->cma, page, GUNYAH_POOL_CHUNK_PAGES);
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_SHRINK);
-	trace_gunyah_pool_shrink(addr, size, ret);
+	}
+	gunyah_pool_usage(pool, &u);
+	trace_gunyah_pool_shrink(phys, u.held, ret);
 	return ret;
 }
 
-/**
- * gunyah_pool_resize() - bring a reusable pool within its limits
- * @pool:	a reusable pool
- *
- * Grows to min_size_bytes; when free memory is below the low watermark,
- * refills until it reaches the high watermark; then gives back chunks while
- * the pool is above max_size_bytes, or while free memory stays at or above
- * the high watermark with a chunk fewer. The chunk of difference between
- * where refilling stops and draining starts keeps the pool from thrashing.
- *
- * Context: process context, may sleep.
+/*
+ * Bring a reusable pool within its limits: grow to min_size_bytes; when free
+ * memory is below the low watermark, refill until it reaches the high one;
+ * then give back chunks while the pool is above max_size_bytes, or while
+ * free memory stays at or above the high watermark with a chunk fewer.
  */
-void gunyah_pool_resize(struct gunyah_pool *pool)
+static void pool_resize(struct gunyah_pool *pool)
 {
+	struct gunyah_pool_reusable *r = to_reusable(pool);
 	struct gunyah_pool_usage u;
+	u64 drain;
 	bool refill;
 
 	might_sleep();
-	guard(mutex)(&pool->reusable.resize_lock);
+	guard(mutex)(&r->resize_lock);
 
 	gunyah_pool_usage(pool, &u);
-	while (u.size < u.min_size && !gunyah_pool_grow(pool))
+	while (u.held < u.min_size && !gunyah_pool_reusable_grow(r))
 		gunyah_pool_usage(pool, &u);
 	refill = u.free < u.low_wmark;
-	while (refill && u.free < u.high_wmark && !gunyah_pool_grow(pool))
+	while (refill && u.free < u.high_wmark && !gunyah_pool_reusable_grow(r))
 		gunyah_pool_usage(pool, &u);
 	for (;;) {
 		gunyah_pool_usage(pool, &u);
-		if (u.size <= u.max_size &&
-		    (u.size < u.min_size + GUNYAH_POOL_CHUNK_BYTES ||
-		     u.free < u.high_wmark + GUNYAH_POOL_CHUNK_BYTES))
+		/* Tunables are at most the capacity, far from overflowing. */
+		if (check_add_overflow(u.high_wmark, (u64)GUNYAH_POOL_CHUNK_BYTES,
+				       &drain))
 			break;
-		if (gunyah_pool_shrink(pool))
+		if (u.held <= u.max_size && u.free < drain)
+			break;
+		if (gunyah_pool_reusable_shrink(r))
 			break;
 	}
 }
 
 static void pool_resize_workfn(struct work_struct *work)
 {
-	gunyah_pool_resize(container_of(work, struct gunyah_pool,
-					reusable.resize_work));
+	pool_resize(&container_of(work, struct gunyah_pool_reusable,
+				  resize_work)->pool);
 }
 
-/**
- * gunyah_pool_kick() - bring a reusable pool within its limits, in the background
- * @pool:	a reusable pool
- *
- * Context: any context.
- */
-void gunyah_pool_kick(struct gunyah_pool *pool)
+static void pool_kick(struct gunyah_pool *pool)
 {
-	queue_work(system_freezable_wq, &pool->reusable.resize_work);
+	queue_work(system_freezable_wq, &to_reusable(pool)->resize_work);
 }
 
-/**
- * gunyah_pool_check_drain() - start draining a reusable pool that has too much
- * @pool:	a reusable pool
- *
- * With the caches on, free memory is below the draining point by design;
- * with them off it is exact, and the pool drains above the high watermark
- * plus a chunk.
- *
- * Context: holds the pool's lock.
+/*
+ * An allocation found the pool short. Only a caller that may sleep grows it,
+ * within the reclaim its @gfp allows; for any other the worker grows it.
  */
-void gunyah_pool_check_drain(struct gunyah_pool *pool)
+static int pool_grow_for(struct gunyah_pool *pool, gfp_t gfp)
 {
-	lockdep_assert_held(&pool->lock);
+	struct gunyah_pool_reusable *r = to_reusable(pool);
+	unsigned int scope;
+	int ret;
 
-	if (!pool->pcp_ok &&
-	    pool->size - pool->used >= pool->high_wmark + GUNYAH_POOL_CHUNK_BYTES)
-		gunyah_pool_kick(pool);
-}
-
-/**
- * gunyah_pool_grow_for() - grow a reusable pool that is short of memory
- * @pool:	a reusable pool
- * @gfp:	the flags of the allocation that found it short
- *
- * Only a caller that may sleep grows the pool itself; for any other, the
- * pool grows in the background and the allocation fails.
- *
- * Context: any context if @gfp does not allow blocking, else may sleep.
- * Return: true if the pool grew by a chunk, so the allocation may try again.
- */
-bool gunyah_pool_grow_for(struct gunyah_pool *pool, gfp_t gfp)
-{
 	if (!gfpflags_allow_blocking(gfp)) {
-		gunyah_pool_kick(pool);
-		return false;
+		pool_kick(pool);
+		return -EAGAIN;
 	}
-	guard(mutex)(&pool->reusable.resize_lock);
-	return !gunyah_pool_grow(pool);
+	scope = gunyah_pool_reclaim_save(gfp);
+	scoped_guard(mutex, &r->resize_lock)
+		ret = gunyah_pool_reusable_grow(r);
+	memalloc_flags_restore(scope);
+	/* It waited for cma_alloc() unless the pool could not grow at all. */
+	if (ret != -ENOSPC && ret != -EBUSY)
+		atomic64_inc(&r->alloc_grows);
+	return ret;
 }
 
-/**
- * gunyah_pool_validate_chunks() - cross-check a reusable pool's chunks
- * @pool:	a reusable pool, its caches drained
- * @absent:	set to the number of pages in chunks the pool does not hold
- *
- * Checks that no chunk the pool does not hold is open to allocation, and
- * that the pool's size is the chunks it holds. Each mismatch is logged.
- *
- * Context: holds the pool's lock.
- * Return: the number of failed checks.
+/*
+ * The chunks held are the pool's size, each wholly out of the linear map
+ * and marked PageOffline.
  */
-int gunyah_pool_validate_chunks(struct gunyah_pool *pool,
-				unsigned long *absent)
+static int pool_validate_chunks(struct gunyah_pool *pool)
 {
-	unsigned long *held = pool->reusable.held, c, nr_held;
+	struct gunyah_pool_reusable *r = to_reusable(pool);
+	struct gunyah_pool_usage u;
+	unsigned long c, nr_held;
+	struct page *page;
 	int bad = 0;
 
-	lockdep_assert_held(&pool->lock);
-
-	*absent = 0;
-	for_each_clear_bit(c, held, pool_chunks(pool)) {
-		unsigned long first = c * GUNYAH_POOL_CHUNK_PAGES;
-		unsigned long end = first + GUNYAH_POOL_CHUNK_PAGES;
-
-		*absent += GUNYAH_POOL_CHUNK_PAGES;
-		/* A chunk is one block of the largest order. */
-		if (find_next_zero_bit(pool->chunk->bits, end, first) < end ||
-		    gunyah_pool_block_out(pool, first, GUNYAH_POOL_CHUNK_ORDER)) {
-			pr_err("%s: validate: chunk %lu not held but open to allocation\n",
+	guard(mutex)(&r->resize_lock);
+	gunyah_pool_usage(pool, &u);
+	nr_held = bitmap_weight(r->held, pool_chunks(pool));
+	if (u.held != (u64)nr_held * GUNYAH_POOL_CHUNK_BYTES) {
+		pr_err("%s: validate: pool holds %llu bytes but %lu chunks are held\n",
+		       pool->name, u.held, nr_held);
+		bad++;
+	}
+	for_each_set_bit(c, r->held, pool_chunks(pool)) {
+		page = phys_to_page(pool->base + c * GUNYAH_POOL_CHUNK_BYTES);
+		if (kernel_page_present(page) ||
+		    kernel_page_present(page + GUNYAH_POOL_CHUNK_PAGES - 1) ||
+		    !folio_test_offline(page_folio(page)) ||
+		    !folio_test_offline(page_folio(page + GUNYAH_POOL_CHUNK_PAGES - 1))) {
+			pr_err("%s: validate: held chunk %lu is mapped or not offline\n",
 			       pool->name, c);
 			bad++;
 		}
 	}
-	nr_held = bitmap_weight(held, pool_chunks(pool));
-	if (pool->size != (u64)nr_held * GUNYAH_POOL_CHUNK_BYTES) {
-		pr_err("%s: validate: size %llu but %lu chunks held\n",
-		       pool->name, pool->size, nr_held);
-		bad++;
-	}
 	return bad;
 }
 
+const struct gunyah_pool_backing_ops gunyah_pool_reusable_ops = {
+	.name		= "reusable",
+	.granule	= GUNYAH_POOL_CHUNK_BYTES,
+	.grow		= pool_grow_for,
+	.kick		= pool_kick,
+	.settle		= pool_resize,
+	.validate	= pool_validate_chunks,
+};
+
 /**
- * gunyah_pool_reusable_init() - make a new pool a reusable one
- * @pool:	a pool just set up by gunyah_pool_init(), nothing handed out
- * @cma:	the CMA area over its region
- *
- * The pool gives up its region, which it then takes from @cma chunk by
- * chunk as it needs it.
+ * gunyah_pool_reusable_new() - a reusable pool over a CMA area, holding nothing
+ * @name:	name for messages; must outlive the pool
+ * @cma:	the CMA area, whole chunks
  *
  * Context: process context, may sleep.
- * Return: 0; -EINVAL if the region is not whole chunks or the linear map is
- * not page granular; -ENOMEM.
+ * Return: the pool, or an ERR_PTR(): -EINVAL if the area is not whole
+ * chunks or the linear map is not page granular; -ENOMEM.
  */
-int gunyah_pool_reusable_init(struct gunyah_pool *pool, struct cma *cma)
+struct gunyah_pool *gunyah_pool_reusable_new(const char *name, struct cma *cma)
 {
-	struct genpool_data_fixed whole = { .offset = 0 };
-	struct gunyah_pool_reusable *r = &pool->reusable;
+	phys_addr_t base = cma_get_base(cma);
+	size_t size = cma_get_size(cma);
+	struct gunyah_pool_reusable *r;
+	int ret;
 
 	might_sleep();
 
-	/* Without a page-granular linear map no page can be unmapped. */
-	if (!can_set_direct_map()) {
-		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full)\n",
-		       pool->name);
-		return -EINVAL;
+	/* A chunk can leave only a linear map that maps it with pages. */
+	if (!pool_linear_map_pages(base, size)) {
+#ifdef arm64_linear_map_pages
+		pr_err("%s: refused: reusable mode needs the region mapped with pages: rodata=full, or a region with a reg\n",
+		       name);
+#else
+		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full), or the arm64 patch that maps the region with pages (0005-arm64-mm-map-a-reusable-Gunyah-donation-pool-with-pages.patch)\n",
+		       name);
+#endif
+		return ERR_PTR(-EINVAL);
 	}
-	if (!IS_ALIGNED(pool->base | pool->capacity, GUNYAH_POOL_CHUNK_BYTES))
-		return -EINVAL;
+	if (!IS_ALIGNED(base | size, GUNYAH_POOL_CHUNK_BYTES))
+		return ERR_PTR(-EINVAL);
 
-	r->held = bitmap_zalloc(pool_chunks(pool), GFP_KERNEL);
-	if (!r->held)
-		return -ENOMEM;
-	/* Nothing is held yet: mark the whole region in use. */
-	if (gen_pool_alloc_algo(pool->gp, pool->capacity, gen_pool_fixed_alloc,
-				&whole) != pool->base) {
-		bitmap_free(r->held);
-		r->held = NULL;
-		return -ENOMEM;
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	r->held = bitmap_zalloc(size / GUNYAH_POOL_CHUNK_BYTES, GFP_KERNEL);
+	if (!r->held) {
+		ret = -ENOMEM;
+		goto err_free;
 	}
-
+	ret = gunyah_pool_init(&r->pool, name, base, size,
+			       &gunyah_pool_reusable_ops);
+	if (ret)
+		goto err_free;
 	r->cma = cma;
 	mutex_init(&r->resize_lock);
 	INIT_WORK(&r->resize_work, pool_resize_workfn);
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		pool->mode = GUNYAH_POOL_REUSABLE;
-		pool->size = 0;
-		gunyah_pool_pcp_update(pool);
-	}
-	return 0;
+	return &r->pool;
+
+err_free:
+	bitmap_free(r->held);
+	kfree(r);
+	return ERR_PTR(ret);
+}
+
+/**
+ * gunyah_pool_reusable_free() - give every chunk back and free the pool
+ * @pool:	a pool from gunyah_pool_reusable_new(), nothing handed out
+ *
+ * Every page of the CMA area is as it was before, but for chunks that had
+ * to be quarantined. Not for the system's pool.
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_reusable_free(struct gunyah_pool *pool)
+{
+	struct gunyah_pool_reusable *r = to_reusable(pool);
+
+	/* No worker from here on: it could grow the pool again. */
+	disable_work_sync(&r->resize_work);
+	gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, 0);
+	scoped_guard(mutex, &r->resize_lock)
+		while (!gunyah_pool_reusable_shrink(r))
+			;
+	if (WARN_ONCE(!bitmap_empty(r->held, pool_chunks(pool)),
+		      "%s: chunks still held, leaking the pool\n", pool->name))
+		return;
+	gunyah_pool_destroy(pool);
+	bitmap_free(r->held);
+	kfree(r);
 }
 
 /* ---- The system's pool ---- */
@@ -454,43 +470,64 @@ int __init gunyah_pool_reusable_declare(struct reserved_mem *rmem,
 }
 
 /*
- * Hibernation copies every page it takes for RAM through the linear map, and
- * chunks taken from CMA are still RAM to it (no-map memory is not): refuse
- * while a reusable pool holds any, and keep it from growing until resume.
+ * Hibernation copies every page it takes for RAM, and restore writes them
+ * back; a chunk donated to a hypervisor can be neither. Refuse both while
+ * the pool holds any chunk, and keep it from growing until they are over.
  */
 static int gunyah_pool_pm_notify(struct notifier_block *nb,
 				 unsigned long action, void *data)
 {
-	struct gunyah_pool *pool = container_of(nb, struct gunyah_pool,
-						reusable.pm_nb);
-	u64 size = 0;
+	struct gunyah_pool_reusable *r = container_of(nb, struct gunyah_pool_reusable,
+						      pm_nb);
+	struct gunyah_pool_usage u;
+	bool prepare;
 
-	if (action != PM_HIBERNATION_PREPARE && action != PM_POST_HIBERNATION)
+	switch (action) {
+	case PM_HIBERNATION_PREPARE:
+	case PM_RESTORE_PREPARE:
+		prepare = true;
+		break;
+	case PM_POST_HIBERNATION:
+	case PM_POST_RESTORE:
+		prepare = false;
+		break;
+	default:
 		return NOTIFY_DONE;
-
-	guard(mutex)(&pool->reusable.resize_lock);
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		size = pool->size;
-		pool->reusable.frozen = action == PM_HIBERNATION_PREPARE && !size;
 	}
-	if (action == PM_HIBERNATION_PREPARE && size) {
-		pr_info("%s: hibernation refused: %llu bytes of CMA are in the pool\n",
-			pool->name, size);
+
+	guard(mutex)(&r->resize_lock);
+	gunyah_pool_usage(&r->pool, &u);
+	r->frozen = prepare && !u.held;
+	if (prepare && u.held) {
+		pr_info("%s: %s refused: %llu bytes of CMA are in the pool\n",
+			r->pool.name, action == PM_RESTORE_PREPARE ?
+			"restore" : "hibernation", u.held);
 		return notifier_from_errno(-EBUSY);
 	}
 	return NOTIFY_OK;
 }
 
-/* Make the system's new pool reusable, and bring it within its limits. */
-int __init gunyah_pool_reusable_setup(struct gunyah_pool *pool,
-				      struct cma *cma)
+/**
+ * gunyah_pool_reusable_create() - the system's reusable pool
+ * @name:	name of the reserved-memory node
+ * @cma:	the CMA area gunyah_pool_reusable_declare() made of it
+ *
+ * Context: process context, may sleep.
+ * Return: the pool, brought within its limits, or an ERR_PTR().
+ */
+struct gunyah_pool *__init gunyah_pool_reusable_create(const char *name,
+						       struct cma *cma)
 {
-	int ret = gunyah_pool_reusable_init(pool, cma);
+	struct gunyah_pool *pool = gunyah_pool_reusable_new(name, cma);
+	struct gunyah_pool_reusable *r;
 
-	if (ret)
-		return ret;
-	pool->reusable.pm_nb.notifier_call = gunyah_pool_pm_notify;
-	register_pm_notifier(&pool->reusable.pm_nb);
-	gunyah_pool_resize(pool);
-	return 0;
+	if (IS_ERR(pool))
+		return pool;
+	r = to_reusable(pool);
+	r->pm_nb.notifier_call = gunyah_pool_pm_notify;
+	if (register_pm_notifier(&r->pm_nb))
+		pr_warn("%s: cannot veto hibernation while the pool holds memory\n",
+			name);
+	pool_resize(pool);
+	return pool;
 }

@@ -29,7 +29,7 @@ static struct gunyah_pool *kobj_to_pool(struct kobject *kobj)
 static ssize_t mode_show(struct kobject *kobj, struct kobj_attribute *attr,
 			 char *buf)
 {
-	return sysfs_emit(buf, "%s\n", gunyah_pool_mode_name(kobj_to_pool(kobj)));
+	return sysfs_emit(buf, "%s\n", kobj_to_pool(kobj)->ops->name);
 }
 
 static struct kobj_attribute mode_attr = __ATTR_RO(mode);
@@ -79,8 +79,8 @@ static int pool_store(struct gunyah_pool *pool, enum gunyah_pool_tunable which,
 {
 	int ret = gunyah_pool_set_tunable(pool, which, val);
 
-	if (!ret && gunyah_pool_reusable(pool))
-		gunyah_pool_resize(pool);
+	if (!ret)
+		gunyah_pool_settle(pool);
 	return ret;
 }
 

@@ -43,6 +43,12 @@ pkvm-vms -n 1 -c 2 -H 'echo "donated zeropad" > @PROBE@'
 
 BENCH_RE = re.compile(r'BENCH .*$')
 
+BENCH_DRAIN = r"""
+echo 0 > $P/high_watermark_bytes
+for i in $(seq 60); do [ "$(cat $P/size_bytes)" = 0 ] && break; sleep 0.5; done
+kv drained "$(cat $P/size_bytes)"
+"""
+
 ROWS = ['mode', 'capacity_bytes', 'size_bytes', 'max_size_bytes',
         'used_bytes', 'free_bytes', 'peak_used_bytes', 'committed_bytes',
         'commit_limit_bytes', 'overcommit_bytes', 'overcommit_ratio',
@@ -116,7 +122,7 @@ def demo(args):
     return 0
 
 
-def bench_report(b):
+def bench_report(b, lane):
     """bench.txt, the ratios against the goals, and a plot."""
     lines = [m.group(0) for m in map(BENCH_RE.search, b.log.splitlines()) if m]
     (b.dir / 'bench.txt').write_text('\n'.join(lines) + '\n')
@@ -135,16 +141,19 @@ def bench_report(b):
         out.append(f'  order {o:2}: pool/alloc_page {ratio(("pool", o, 1), ("alloc_page", o, 1))}'
                    f'  pool/directmap {ratio(("pool", o, 1), ("directmap", o, 1))}'
                    f'  pool/cma {ratio(("pool", o, 1), ("cma", o, 1))}'
-                   f'  pool_95/pool {ratio(("pool_95", o, 1), ("pool", o, 1))}'
-                   f'  pool_reusable/pool {ratio(("pool_reusable", o, 1), ("pool", o, 1))}'
-                   f'  {cpus}-cpu speed-up {ratio(("pool", o, 1), ("pool", o, cpus))}')
+                   f'  pool_reusable/pool {ratio(("pool_reusable", o, 1), ("pool", o, 1))}')
+    for o in (0, 4, 8, 10):
+        out.append(f'  order {o:2}: {cpus} CPUs at once, aggregate throughput '
+                   f'{ratio(("pool", o, 1), ("pool", o, cpus))}x one CPU;'
+                   f' 95% full / empty {ratio(("pool_95", o, 1), ("pool", o, 1))}')
     floors = [(n, fig[(f'floor_{n}', 0, 1)]) for n in ('call', 'irq', 'lock', 'atomic')
               if (f'floor_{n}', 0, 1) in fig]
     if floors:
         out.append('  fast-path parts, ns for two of each (as in one pair): ' +
                    ' '.join(f'{n} {v}' for n, v in floors))
     for line in lines:
-        if re.match(r'BENCH (startup|pool_reusable_grow|pool_reusable_tlb) ', line):
+        if re.match(r'BENCH (startup|pool_reusable_grow|pool_reusable_tlb|pool_reusable_burst) ',
+                    line):
             out.append('  ' + line[len('BENCH '):])
     (b.dir / 'bench.txt').write_text('\n'.join(lines + [''] + out) + '\n')
     try:
@@ -162,7 +171,7 @@ def bench_report(b):
         plt.xticks([x + 2.5 * w for x in range(len(orders))],
                    [f'order {o}' for o in orders])
         plt.ylabel('ns per alloc+free pair (best, 1 CPU, log)')
-        plt.title('gunyah-pool against the alternatives, one boot, QEMU TCG')
+        plt.title(f'gunyah-pool against the alternatives, one boot, QEMU TCG, lane {lane}')
         plt.legend()
         plt.tight_layout()
         plt.savefig(b.dir / 'bench.png')
@@ -173,14 +182,43 @@ def bench_report(b):
 
 
 def bench(args):
-    print('Booting the release lane with gunyah_pool.bench=1 cma=64M...', flush=True)
-    b = harness.boot('bench', '', append='gunyah_pool.bench=1 cma=64M',
-                     timeout=900, echo=True, check=False)
-    lines, out = bench_report(b)
-    print('\n'.join(lines + [''] + out))
-    print(f'\nresults: {b.dir / "bench.txt"}')
-    if b.problems or not any('BENCH done' in x for x in lines):
-        print('FAILED: ' + '; '.join(b.problems or ['no "BENCH done" line']))
+    """Each lane in its own boot; every ratio compares figures of one boot."""
+    failed = []
+    reports = []
+    for lane in args.lanes.split(','):
+        print(f'Booting lane {lane} with gunyah_pool.bench=1 cma=64M...', flush=True)
+        b = harness.boot('bench', '', append='gunyah_pool.bench=1 cma=64M',
+                         timeout=900, echo=True, check=False, lane=lane)
+        lines, out = bench_report(b, lane)
+        reports.append((lane, b, lines, out))
+        if b.problems or not any('BENCH done' in x for x in lines):
+            failed.append(f'{lane}: ' + '; '.join(b.problems or ['no "BENCH done" line']))
+        # The system's pool reusable, with the whole linear map in pages
+        # (rodata=full) and with only its region in pages (rodata=on).
+        for rodata in ('full', 'on'):
+            name = f'bench-reusable-rodata-{rodata}'
+            print(f'Booting lane {lane}, reusable pool, rodata={rodata}...', flush=True)
+            # Every chunk back first: ptdump shows only what is mapped.
+            b = harness.boot(name, BENCH_DRAIN + harness.PTDUMP_SCRIPT,
+                             append=f'gunyah_pool.bench=1 cma=64M rodata={rodata}',
+                             overlay=DEMO_OVERLAY, timeout=900, echo=True,
+                             check=False, lane=lane)
+            lines, out = bench_report(b, f'{lane}, reusable pool, rodata={rodata}')
+            try:
+                pte, pmd = harness.page_table_pages(harness.linear_map(b)[0])
+                out.append(f'  linear map below the PUD level: {pte} PTE tables, '
+                           f'{pmd} PMD tables ({(pte + pmd) * 4} KiB)')
+            except harness.HarnessError as e:
+                out.append(f'  linear map: {e}')
+            reports.append((f'{lane}, reusable pool, rodata={rodata}', b, lines, out))
+            if b.problems or not any('BENCH done' in x for x in lines):
+                failed.append(f'{name}: ' + '; '.join(b.problems or ['no "BENCH done" line']))
+    for lane, b, lines, out in reports:
+        print(f'\n== lane {lane} ==')
+        print('\n'.join(lines + [''] + out))
+        print(f'results: {b.dir / "bench.txt"}')
+    if failed:
+        print('FAILED: ' + ' | '.join(failed))
         return 1
     return 0
 
@@ -189,7 +227,9 @@ def main():
     p = argparse.ArgumentParser(prog='gpool')
     sub = p.add_subparsers(dest='cmd', required=True)
     sub.add_parser('demo', help=__doc__)
-    sub.add_parser('bench', help='run the built-in benchmark')
+    pb = sub.add_parser('bench', help='run the built-in benchmark')
+    pb.add_argument('--lanes', default='default,preempt',
+                    help='lanes to boot, one boot each (default: default,preempt)')
     args = p.parse_args()
     try:
         return {'demo': demo, 'bench': bench}[args.cmd](args)

@@ -41,6 +41,8 @@ LANES = {
                         MACHINE),
     'kcsan': ('kcsan', '', 4, MACHINE),
     'pkvm': ('pkvm', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
+    # For the benchmark; not one of the test script's lanes.
+    'preempt': ('preempt', '', 1, MACHINE),
 }
 
 # What a pKVM kernel prints once EL2 is in charge (hVHE on a CPU with VHE,
@@ -483,3 +485,40 @@ def occupancy_png(map_lines, dest, scale=2):
            chunk(b'IEND', b''))
     Path(dest).write_bytes(png)
     return dest
+
+
+# The linear map as ptdump prints it (CONFIG_PTDUMP_DEBUGFS): a guest script
+# that dumps it as "lm", with the start of RAM as "ram".
+PTDUMP_SCRIPT = r'''
+kv ram "$(awk -F'[- :]+' '/System RAM/ { print $1; exit }' /proc/iomem)"
+sed -n '/Linear Mapping start/,/Linear Mapping end/p' /sys/kernel/debug/kernel_page_tables > /tmp/lm
+dump lm cat /tmp/lm
+'''
+
+PT_LINE = re.compile(r'^0x([0-9a-f]+)-0x([0-9a-f]+)\s+\d+[KMG]\s+(PGD|P4D|PUD|PMD|PTE)\s+(.*)$')
+
+
+def linear_map(b, phys=None):
+    """[(start, end, level, attributes)] of the linear map dumped by
+    PTDUMP_SCRIPT and, given a physical address, its linear address."""
+    rows = []
+    for line in b.dumps.get('lm', []):
+        m = PT_LINE.match(line.strip())
+        if m:
+            rows.append((int(m[1], 16), int(m[2], 16), m[3], m[4].split()))
+    if not rows:
+        raise HarnessError(f'{b.name}: no linear map in the ptdump')
+    va = None if phys is None else rows[0][0] + phys - int(b.kv['ram'], 16)
+    return rows, va
+
+
+def page_table_pages(rows):
+    """Page-table pages the linear map needs below the PUD level: a PTE
+    table per 2 MiB with pages in it, a PMD table per 1 GiB with either."""
+    pte, pmd = set(), set()
+    for start, end, level, _ in rows:
+        if level in ('PTE', 'PMD'):
+            pmd.update(range(start >> 30, ((end - 1) >> 30) + 1))
+        if level == 'PTE':
+            pte.update(range(start >> 21, ((end - 1) >> 21) + 1))
+    return len(pte), len(pmd)

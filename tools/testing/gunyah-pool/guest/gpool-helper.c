@@ -166,6 +166,28 @@ int main(int argc, char **argv)
 		}
 		return do_write(argv[2], buf, len);
 	}
+	if (argc >= 5 && !strcmp(argv[1], "readloop")) {
+		int i, n = atoi(argv[3]), f, fd, reads = 0, fails = 0;
+		char buf[256];
+
+		if (setuid(atoi(argv[2]))) {
+			perror("setuid");
+			return 1;
+		}
+		for (i = 0; i < n; i++) {
+			for (f = 4; f < argc; f++) {
+				fd = open(argv[f], O_RDONLY);
+				if (fd < 0 || read(fd, buf, sizeof(buf)) <= 0)
+					fails++;
+				else
+					reads++;
+				if (fd >= 0)
+					close(fd);
+			}
+		}
+		printf("reads=%d fails=%d\n", reads, fails);
+		return 0;
+	}
 	if (argc == 5 && !strcmp(argv[1], "fill")) {
 		size_t len = strtoul(argv[3], NULL, 0);
 		char *buf = malloc(len);

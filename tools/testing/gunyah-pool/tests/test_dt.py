@@ -33,6 +33,10 @@ CASES = {
                   'gunyah-pool@50000000: refused: size 0x0000000000100000 is below the minimum of 0x0000000000400000 bytes'),
     'reusable-misaligned': ([(0x50200000, 0x2000000, 'reusable;')],
                             'gunyah-pool@50200000: refused: reusable: base 0x0000000050200000 and size 0x0000000002000000 must be aligned to 0x0000000000400000'),
+    # Physical address 0 is no reason to refuse, but on QEMU virt it is flash:
+    # no struct pages, which zeroing a block needs.
+    'no-struct-pages': ([(0x0, 0x400000, 'no-map;')],
+                        'gunyah-pool@0: refused: page 0x0000000000000000 has no struct page (the region is not in the memory map)'),
     # Of two nodes with reg, the first in the device tree wins; fdtoverlay decides
     # the order of the overlay's nodes, so the test reads which one won.
     'second-node': ([(0x50000000, 0x2000000, 'no-map;'), (0x54000000, 0x2000000, 'no-map;')],
@@ -202,3 +206,19 @@ def test_placed_region_is_set_up_before_reg(lane, tmp_path):
     assert b.lines(r'^gunyah_pool: gunyah-pool-placed: 0x[0-9a-f]+\.\.0x[0-9a-f]+ '
                    r'\(16 MiB\), no-map$')
     assert int(b.kv['capacity']) == 16 << 20
+
+
+def test_placed_reusable_needs_rodata_full(lane, tmp_path):
+    """With rodata=on only a region with a reg is mapped with pages early
+    enough (patches/0005-*): a region the kernel places is refused, says
+    why, and stays a CMA area."""
+    if lane == 'kasan-pagealloc':
+        pytest.skip('debug_pagealloc maps the whole linear map page by page')
+    size, align = DYNAMIC_CASES['reusable']
+    body = DYNAMIC.format(name='gunyah-pool', size=size, align=align,
+                          lo=RANGE_LO, span=RANGE_HI - RANGE_LO, flags='reusable;')
+    b = harness.boot('dt-dynamic-reusable-rodata-on', SCRIPT, lane=lane,
+                     overlay=overlay(tmp_path, None, body), append='rodata=on')
+    assert refused(b) == ['gunyah-pool: refused: reusable mode needs the region '
+                          'mapped with pages: rodata=full, or a region with a reg']
+    assert b.kv['sysfs'] == 'absent'

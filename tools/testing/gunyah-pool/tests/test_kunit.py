@@ -11,7 +11,7 @@ import pytest
 from gpool import harness
 
 SOURCE = harness.TOP / 'drivers' / 'virt' / 'gunyah' / 'cma_pool_test.c'
-CASES = re.findall(r'KUNIT_CASE(?:_PARAM)?\((gunyah_pool_test_\w+)',
+CASES = re.findall(r'KUNIT_CASE(?:_PARAM|_SLOW)?\((gunyah_pool_test_\w+)',
                    SOURCE.read_text())
 
 # Warnings the suite provokes on purpose: misuse is refused with WARN_ONCE.
@@ -21,16 +21,21 @@ EXPECTED = [
 ]
 
 
-# The suite runs against a no-map and a reusable system pool; cases for the
-# other mode skip, and say so.
-OVERLAYS = {'no-map': harness.DEFAULT_OVERLAY,
-            'reusable': 'qemu-virt-gunyah-pool-reusable.dtso'}
+# The suite runs against a no-map and a reusable system pool, the reusable
+# one with rodata=full and with rodata=on (only its region mapped with pages,
+# patches/0005-*); cases for the other mode skip, and say so.
+OVERLAYS = {'no-map': (harness.DEFAULT_OVERLAY, ''),
+            'reusable': ('qemu-virt-gunyah-pool-reusable.dtso', ''),
+            'reusable-rodata-on': ('qemu-virt-gunyah-pool-reusable.dtso', 'rodata=on')}
 
 
 @pytest.fixture(scope='module', params=OVERLAYS)
 def suite(lane, request):
+    overlay, append = OVERLAYS[request.param]
+    if append and lane == 'kasan-pagealloc':
+        pytest.skip('debug_pagealloc maps the whole linear map page by page')
     b = harness.boot(f'kunit-{request.param}', kunit='gunyah_pool',
-                     overlay=OVERLAYS[request.param], expect_splats=EXPECTED,
+                     overlay=overlay, append=append, expect_splats=EXPECTED,
                      lane=lane)
     root = harness.kunit_results(b)
     suites = [t for t in root.subtests if t.name == 'gunyah_pool']
@@ -39,9 +44,9 @@ def suite(lane, request):
     # pytest may set a module fixture up again for the same boot: note once.
     if not getattr(b, 'noted', False):
         b.noted = True
-        for line in b.lines(r'fail-nth sweep: '):
+        for line in b.lines(r'fail-nth sweep: |pcp stress: '):
             harness.note(f'kunit [{request.param}-{lane}]: ' +
-                         line.split('fail-nth sweep: ', 1)[1].strip())
+                         re.split(r'fail-nth sweep: |(?=pcp stress: )', line, 1)[1].strip())
     return suites[0]
 
 

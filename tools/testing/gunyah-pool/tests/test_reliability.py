@@ -148,6 +148,8 @@ def test_stress(b, lane, threads):
     assert int(r['ops']) == STRESS_OPS[lane]
     assert r['err'] == '0' and r['books'] == 'ok' and r['validate'] == 'ok'
     assert int(r['allocs']) > int(r['ops']) // 4
+    # The peak is of what callers held: never above every thread at its most.
+    assert 0 < int(r['peak']) <= int(r['peak_bound'])
 
 
 def test_soak_with_faults_loses_nothing(b, lane):

@@ -2,7 +2,8 @@
 """Reusable (CMA) mode: the pool takes 4 MiB chunks from a CMA area only when
 it needs them and gives them back; Linux uses the idle region for movable
 pages; watermarks refill and drain it; hibernation is refused while it holds
-memory; without a page-granular linear map the mode is refused."""
+memory. All of it with rodata=full (the whole linear map page by page) and
+with rodata=on (only the pool's region page by page, patches/0005-*)."""
 import pytest
 
 from gpool import harness
@@ -78,10 +79,13 @@ state end
 '''
 
 
-@pytest.fixture(scope='module')
-def b(lane):
-    return harness.boot('reusable', SCRIPT.replace('@AREA@', AREA),
-                        overlay=OVERLAY, lane=lane, timeout=120)
+@pytest.fixture(scope='module', params=['full', 'on'])
+def b(lane, request):
+    if request.param == 'on' and lane == 'kasan-pagealloc':
+        pytest.skip('debug_pagealloc maps the whole linear map page by page')
+    return harness.boot('reusable' + ('' if request.param == 'full' else '-rodata-on'),
+                        SCRIPT.replace('@AREA@', AREA), overlay=OVERLAY, lane=lane,
+                        timeout=120, append=f'rodata={request.param}')
 
 
 def n(b, key):
@@ -163,22 +167,64 @@ def test_idle_region_serves_movable_pages(b):
     assert b.kv['end.validate'] == 'ok'
 
 
+# The linear map as ptdump shows it, at boot, before the pool holds anything.
+REGION = 0x50000000
+
+
+def census(rows, lo, hi):
+    """Bytes in 2 MiB blocks, in contiguous ranges and in pages, outside
+    [lo, hi)."""
+    out = {'PMD': 0, 'CON': 0, 'PTE': 0}
+    for start, end, level, attrs in rows:
+        for a, z in ((start, min(end, lo)), (max(start, hi), end)):
+            if z > a:
+                out[level] = out.get(level, 0) + z - a
+                if 'CON' in attrs:
+                    out['CON'] += z - a
+    return out
+
+
 @pytest.fixture(scope='module')
-def rodata_on(lane):
-    if lane == 'kasan-pagealloc':
-        pytest.skip('debug_pagealloc maps the linear map page by page')
-    return harness.boot('reusable-rodata-on', r'''
-if [ -e /sys/kernel/gunyah ]; then kv sysfs present; else kv sysfs absent; fi
-[ -d /sys/kernel/mm/cma/@AREA@ ] && kv cma_area present
-kv cmatotal $(awk '/^CmaTotal:/ { print $2 * 1024 }' /proc/meminfo)
-'''.replace('@AREA@', AREA), overlay=OVERLAY, append='rodata=on', lane=lane)
+def ptdumps(lane, tmp_path_factory):
+    if lane != 'default':
+        pytest.skip('the linear map is counted in the default lane')
+    # No pool: an overlay that adds nothing (QEMU's own dumped tree, padded
+    # to 1 MiB, does not boot as it is).
+    none = tmp_path_factory.mktemp('dt') / 'none.dtso'
+    none.write_text('/dts-v1/;\n/plugin/;\n&{/} {\n};\n')
+    return {k: harness.boot(f'ptdump-{k}', harness.PTDUMP_SCRIPT, lane=lane, overlay=ov,
+                            append=ap)
+            for k, ov, ap in (('on-pool', OVERLAY, 'rodata=on'),
+                              ('on-none', none, 'rodata=on'),
+                              ('full-pool', OVERLAY, 'rodata=full'),
+                              ('full-none', none, 'rodata=full'))}
 
 
-def test_rodata_on_refuses_reusable(rodata_on):
-    assert rodata_on.lines(
-        rf'^gunyah_pool: {AREA}: refused: reusable mode needs a page-granular '
-        r'linear map \(rodata=full\)')
-    assert rodata_on.kv['sysfs'] == 'absent'
-    # The region stays a CMA area that Linux uses for movable pages.
-    assert rodata_on.kv['cma_area'] == 'present'
-    assert int(rodata_on.kv['cmatotal']) == CAP
+def test_rodata_on_maps_only_the_region_with_pages(ptdumps):
+    rows, va = harness.linear_map(ptdumps['on-pool'], REGION)
+    inside = [(s, e, lvl, a) for s, e, lvl, a in rows if s < va + CAP and e > va]
+    # The region: pages only, no contiguous hint, all of it mapped.
+    assert inside and all(lvl == 'PTE' and 'CON' not in a for _, _, lvl, a in inside), inside
+    assert sum(min(e, va + CAP) - max(s, va) for s, e, _, _ in inside) == CAP
+    pool = census(rows, va, va + CAP)
+    none_rows, none_va = harness.linear_map(ptdumps['on-none'], REGION)
+    assert none_va == va
+    none = census(none_rows, va, va + CAP)
+    harness.note(f'linear map, rodata=on, outside the region: {pool["PMD"] >> 21} 2 MiB '
+                 f'blocks, {pool["CON"] >> 20} MiB contiguous, {pool["PTE"] >> 12} pages '
+                 f'with the pool; {none["PMD"] >> 21}, {none["CON"] >> 20} MiB, '
+                 f'{none["PTE"] >> 12} without')
+    # Everything else as a kernel without the pool maps it, and mostly blocks.
+    assert pool == none
+    assert pool['PMD'] >= 512 << 20
+
+
+def test_rodata_full_unchanged(ptdumps):
+    rows, va = harness.linear_map(ptdumps['full-pool'], REGION)
+    none_rows, _ = harness.linear_map(ptdumps['full-none'], REGION)
+    inside = [(s, e, lvl, a) for s, e, lvl, a in rows if s < va + CAP and e > va]
+    assert inside and all(lvl == 'PTE' for _, _, lvl, _ in inside), inside
+    # Page by page everywhere, as without the pool (the kernel image's alias
+    # may keep blocks either way).
+    assert census(rows, va, va + CAP) == census(none_rows, va, va + CAP)
+    assert not [r for r in rows if 'CON' in r[3]]

@@ -86,3 +86,21 @@ snap g
     assert b.kv['min_rc'] == '0'
     assert int(b.kv['g.size_bytes']) == 8 * MiB
     assert b.kv['g.stats/grow'] == '2'
+
+
+def test_reusable_patch_alone_refuses_rodata_on(images):
+    """A vendor tree that took the driver but not the arm64 patch: with
+    rodata=on the reusable pool is refused, naming the patch; with the
+    arm64 patch (the last one) it runs."""
+    b = harness.boot('series-0004-rodata-on', STATE, image=images[4],
+                     overlay=REUSABLE, append='rodata=on')
+    assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: refused: reusable mode needs a '
+                   r'page-granular linear map \(rodata=full\), or the arm64 patch that maps '
+                   r'the region with pages \(0005-arm64-mm-map-a-reusable-Gunyah-donation-'
+                   r'pool-with-pages\.patch\)$')
+    assert b.kv['sysfs'] == 'absent'
+    last = max(images)
+    assert subject(images, last).startswith('arm64-mm-map-a-reusable')
+    b = harness.boot(f'series-{last:04}-rodata-on', STATE, image=images[last],
+                     overlay=REUSABLE, append='rodata=on')
+    assert b.kv['s.mode'] == 'reusable'

@@ -48,9 +48,11 @@ SEMANTIC = {
     'min_size_bytes': [(CAP + PAGE, 'EINVAL'), (PAGE + 1, 'EINVAL'),
                        (2**64 - 1, 'EINVAL')],
     'low_watermark_bytes': [(16 * MiB + PAGE, 'EINVAL'), (PAGE + 1, 'EINVAL'),
+                            (CAP + PAGE, 'EINVAL'), (2**64 - PAGE, 'EINVAL'),
                             (2**64 - 1, 'EINVAL')],
     'high_watermark_bytes': [(MiB - PAGE, 'EINVAL'), (PAGE + 1, 'EINVAL'),
-                             (2**64 - 1, 'EINVAL')],
+                             (CAP + PAGE, 'EINVAL'), (2**64 - 4 * MiB, 'EINVAL'),
+                             (2**64 - PAGE, 'EINVAL'), (2**64 - 1, 'EINVAL')],
     'overcommit_ratio': [(1001, 'EINVAL'), (74, 'EBUSY'), (2**32 + 100, 'EINVAL'),
                          (2**64 - 1, 'EINVAL')],
     'peak_used_bytes': [(1, 'EINVAL'), (PAGE, 'EINVAL'), (2**64 - 1, 'EINVAL')],
@@ -275,3 +277,33 @@ def test_writers_race_the_workload(b):
     assert int(b.kv['race.used_bytes']) == 0
     assert int(b.kv['race.committed_bytes']) == 0
     assert b.kv['validate.race'] == 'ok'
+
+
+READERS = r"""
+H=/bin/gpool-helper
+# Park blocks in the per-CPU caches: allocate order 0 to 4 on every CPU,
+# free them all; what the caches hold stays there while nothing allocates.
+for cpu in 0 1; do
+	for o in 0 1 2 3 4 0 1 2; do taskset -c $cpu sh -c "echo $o > $D/alloc"; done
+	taskset -c $cpu sh -c "echo > $D/free_all"
+done
+kv pcp.before "$(tr '\n' ' ' < $D/pcp)"
+for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kv "v0.${f#$P/}" "$(cat $f)"; done
+kv readers "$($H readloop 65534 200 $P/*_bytes $P/overcommit_ratio $P/mode $P/stats/*)"
+kv pcp.after "$(tr '\n' ' ' < $D/pcp)"
+for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kv "v1.${f#$P/}" "$(cat $f)"; done
+"""
+
+
+def test_non_root_readers_change_nothing(lane):
+    """An unprivileged reader, however busy, sees the books and changes
+    nothing: not the numbers, and not the blocks parked in the caches."""
+    b = harness.boot('sysfs-readers', READERS, lane=lane)
+    files = len(RO) + len(RW) + len(STATS)
+    assert b.kv['readers'] == f'reads={200 * files} fails=0'
+    before, after = b.kv['pcp.before'], b.kv['pcp.after']
+    cached = sum(int(n) for n in before.split() if n.isdigit())
+    assert cached > 0, f'nothing was cached to watch: {before}'
+    assert after == before
+    for k in [k for k in b.kv if k.startswith('v0.')]:
+        assert b.kv['v1.' + k[3:]] == b.kv[k], k[3:]

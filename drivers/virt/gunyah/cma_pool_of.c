@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Gunyah donation pool: setup from the device tree, and the no-map backing
+ *
+ * Copyright (c) 2026 The gunyah-pool authors
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/err.h>
+#include <linux/init.h>
+#include <linux/ioport.h>
+#include <linux/mm.h>
+#include <linux/of.h>
+#include <linux/of_fdt.h>
+#include <linux/of_reserved_mem.h>
+#include <linux/sizes.h>
+
+#include "cma_pool.h"
+#include "cma_pool_reusable.h"
+
+#define GUNYAH_POOL_COMPATIBLE	"qcom,gunyah-donation-pool"
+
+/* Large enough to serve one block of GUNYAH_POOL_MAX_ORDER. */
+#define GUNYAH_POOL_MIN_REGION	(PAGE_SIZE << GUNYAH_POOL_MAX_ORDER)
+
+/* ---- The no-map backing ---- */
+
+/*
+ * A no-map region is never in the linear map: the pool holds all of it from
+ * the start, and never grows, shrinks or gives anything back.
+ */
+static const struct gunyah_pool_backing_ops gunyah_pool_nomap_ops = {
+	.name	= "no-map",
+};
+
+/**
+ * gunyah_pool_nomap_init() - set up a pool over a region outside the linear map
+ * @pool:	zeroed pool to set up
+ * @name:	name for messages; must outlive the pool
+ * @base:	physical start of the region, page aligned
+ * @size:	size of the region in bytes, page aligned
+ *
+ * The region must have struct pages (zeroing maps them) and must never have
+ * been in the linear map, or be out of it for good.
+ *
+ * Context: process context, may sleep.
+ * Return: 0, -EINVAL for a region gunyah_pool_init() refuses, or -ENOMEM.
+ */
+int gunyah_pool_nomap_init(struct gunyah_pool *pool, const char *name,
+			   phys_addr_t base, size_t size)
+{
+	int ret = gunyah_pool_init(pool, name, base, size, &gunyah_pool_nomap_ops);
+
+	if (ret)
+		return ret;
+	ret = gunyah_pool_add_range(pool, base, size);
+	if (ret)
+		gunyah_pool_destroy(pool);
+	return ret;
+}
+
+/* ---- Setup from the device tree ---- */
+
+/* The region accepted from the device tree, before the pool exists. */
+struct gunyah_pool_region {
+	const char *name;
+	phys_addr_t base;
+	phys_addr_t size;
+	bool reusable;
+	struct cma *cma;	/* reusable: the CMA area declared over it */
+};
+
+static struct gunyah_pool_region gunyah_pool_region __initdata;
+
+static struct gunyah_pool gunyah_pool_nomap_instance;
+
+/*
+ * Refuse a node. An error makes the reserved-memory core give the region back
+ * to Linux, which is right for memory in the linear map. A no-map region is
+ * not in it, and by now the linear map is built: given back, its pages would
+ * reach the page allocator unmapped. -ENOENT keeps such a region reserved and
+ * unused instead.
+ */
+static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
+					     const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_err("%s: refused: %pV\n", rmem->name, &vaf);
+	va_end(args);
+	return of_get_flat_dt_prop(rmem->fdt_node, "no-map", NULL) ? -ENOENT :
+								    -EINVAL;
+}
+
+/*
+ * Runs while the device tree is scanned, before the page allocator exists:
+ * check the node and remember the region.
+ */
+static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
+{
+	unsigned long node = rmem->fdt_node;
+	bool nomap = of_get_flat_dt_prop(node, "no-map", NULL);
+	bool reusable = of_get_flat_dt_prop(node, "reusable", NULL);
+	phys_addr_t min_size = GUNYAH_POOL_MIN_REGION;
+
+	if (gunyah_pool_region.name)
+		return pool_refuse(rmem, "only one pool is supported and %s is already configured",
+				   gunyah_pool_region.name);
+	if (nomap && reusable)
+		return pool_refuse(rmem, "both no-map and reusable are set; choose one");
+	if (!nomap && !reusable)
+		return pool_refuse(rmem, "neither no-map nor reusable is set; choose one");
+	if (!PAGE_ALIGNED(rmem->base))
+		return pool_refuse(rmem, "base %pa is not aligned to the page size (%lu bytes)",
+				   &rmem->base, PAGE_SIZE);
+	if (!PAGE_ALIGNED(rmem->size))
+		return pool_refuse(rmem, "size %pa is not a multiple of the page size (%lu bytes)",
+				   &rmem->size, PAGE_SIZE);
+	if (rmem->size < min_size)
+		return pool_refuse(rmem, "size %pa is below the minimum of %pa bytes",
+				   &rmem->size, &min_size);
+	if (rmem->size >> PAGE_SHIFT > U32_MAX)
+		return pool_refuse(rmem, "size %pa is more than 2^32 pages", &rmem->size);
+
+	if (reusable) {
+		int ret;
+
+		if (!IS_ENABLED(CONFIG_CMA))
+			return pool_refuse(rmem, "reusable mode needs CONFIG_CMA");
+		ret = gunyah_pool_reusable_declare(rmem, &gunyah_pool_region.cma);
+		if (ret)
+			return ret;
+	}
+
+	gunyah_pool_region.name = rmem->name;
+	gunyah_pool_region.base = rmem->base;
+	gunyah_pool_region.size = rmem->size;
+	gunyah_pool_region.reusable = reusable;
+	return 0;
+}
+
+RESERVEDMEM_OF_DECLARE(gunyah_pool, GUNYAH_POOL_COMPATIBLE,
+		       gunyah_pool_rmem_setup);
+
+/*
+ * The reserved-memory core never calls gunyah_pool_rmem_setup() for a node it
+ * reserved nothing for (no reg and no size, a size of zero, or a size it found
+ * no room for in alloc-ranges): say so here, so every node that does not
+ * become the pool is explained.
+ */
+static void __init gunyah_pool_report_unreserved(void)
+{
+	struct device_node *np;
+
+	for_each_compatible_node(np, NULL, GUNYAH_POOL_COMPATIBLE) {
+		if (of_device_is_available(np) && !of_reserved_mem_lookup(np))
+			pr_err("%pOFP: refused: no memory is reserved for the node (zero or missing size, or no room to place it)\n",
+			       np);
+	}
+}
+
+/*
+ * The system's no-map pool. Zeroing maps a block's struct pages: a region
+ * without them is refused (and stays reserved: given back, it would reach
+ * Linux unmapped).
+ */
+static struct gunyah_pool *__init gunyah_pool_nomap_create(struct gunyah_pool_region *r)
+{
+	struct gunyah_pool *pool = &gunyah_pool_nomap_instance;
+	unsigned long pfn;
+	phys_addr_t phys;
+	int ret;
+
+	for (pfn = PHYS_PFN(r->base); pfn < PHYS_PFN(r->base + r->size); pfn++) {
+		if (!pfn_valid(pfn)) {
+			phys = PFN_PHYS(pfn);
+			pr_err("%s: refused: page %pa has no struct page (the region is not in the memory map)\n",
+			       r->name, &phys);
+			return ERR_PTR(-EINVAL);
+		}
+	}
+	ret = gunyah_pool_nomap_init(pool, r->name, r->base, r->size);
+	return ret ? ERR_PTR(ret) : pool;
+}
+
+static struct resource gunyah_pool_resource = {
+	.name	= "gunyah-pool",
+	.flags	= IORESOURCE_MEM | IORESOURCE_BUSY,
+};
+
+static int __init gunyah_pool_setup(void)
+{
+	struct gunyah_pool_region *r = &gunyah_pool_region;
+	struct gunyah_pool *pool;
+	int ret;
+
+	gunyah_pool_report_unreserved();
+	if (!r->name)
+		return 0;
+
+	if (IS_ENABLED(CONFIG_CMA) && r->reusable)
+		pool = gunyah_pool_reusable_create(r->name, r->cma);
+	else
+		pool = gunyah_pool_nomap_create(r);
+	ret = PTR_ERR_OR_ZERO(pool);
+	if (ret) {
+		/* A refusal (-EINVAL) has said why already. */
+		if (ret != -EINVAL)
+			pr_err("%s: cannot set up the pool: %d\n", r->name, ret);
+		return ret;
+	}
+
+	/* Name the region in /proc/iomem, inside the core's "reserved". */
+	gunyah_pool_resource.start = r->base;
+	gunyah_pool_resource.end = r->base + r->size - 1;
+	if (insert_resource(&iomem_resource, &gunyah_pool_resource))
+		pr_warn("%s: cannot name the region in /proc/iomem\n", r->name);
+
+	ret = gunyah_pool_sysfs_init(pool);
+	if (ret)
+		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
+	gunyah_pool_debugfs_init(pool);
+
+	/* Callers see the pool only once it is complete; see gunyah_pool_get(). */
+	gunyah_pool_publish(pool);
+
+	pr_info("%s: %pa..%pa (%llu MiB), %s\n", r->name, &r->base,
+		&gunyah_pool_resource.end, (u64)r->size / SZ_1M,
+		pool->ops->name);
+	return 0;
+}
+subsys_initcall(gunyah_pool_setup);
