@@ -624,6 +624,7 @@ struct stress_thread {
 	unsigned long frees;
 	unsigned long fails;
 	unsigned long reserves;
+	unsigned long nr_done;
 	int err;
 };
 
@@ -635,6 +636,7 @@ struct stress_result {
 	unsigned long frees;
 	unsigned long fails;
 	unsigned long reserves;
+	unsigned long nr_done;
 	u64 ns;
 	u64 peak;
 	u64 peak_bound;
@@ -680,10 +682,17 @@ static int stress_fn(void *data)
 			unsigned int order = stress_order(&t->rnd);
 			gfp_t gfp = gfps[prandom_u32_state(&t->rnd) % ARRAY_SIZE(gfps)];
 			phys_addr_t phys;
+			int ret;
 
-			if (gunyah_pool_block_alloc(t->pool, order, gfp, &phys)) {
+			ret = gunyah_pool_block_alloc(t->pool, order, gfp, &phys);
+			/* Running out is the one refusal the API documents here. */
+			if (ret == -ENOMEM) {
 				t->fails++;
-				continue;
+				goto next;
+			}
+			if (ret) {
+				t->err = ret;
+				goto next;
 			}
 			t->held[t->nr_held] = phys;
 			t->held_order[t->nr_held++] = order;
@@ -694,10 +703,13 @@ static int stress_fn(void *data)
 			stress_free_one(t, prandom_u32_state(&t->rnd) % t->nr_held);
 		} else if (op < 97) {
 			size_t bytes = (prandom_u32_state(&t->rnd) % 64 + 1) * PAGE_SIZE;
+			int ret = gunyah_pool_commit(t->pool, bytes);
 
-			if (!gunyah_pool_commit(t->pool, bytes)) {
+			if (!ret) {
 				t->committed += bytes;
 				t->reserves++;
+			} else if (ret != -ENOMEM) {
+				t->err = ret;
 			}
 		} else if (op < 99 && t->committed) {
 			if (gunyah_pool_uncommit(t->pool, t->committed))
@@ -708,6 +720,8 @@ static int stress_fn(void *data)
 			gunyah_pool_set_tunable(t->pool, GUNYAH_POOL_LOW_WATERMARK,
 						(prandom_u32_state(&t->rnd) % 4) * SZ_1M);
 		}
+next:
+		t->nr_done++;
 		if (!(i % 1024))
 			cond_resched();
 	}
@@ -776,6 +790,7 @@ static void run_stress(struct stress_result *res, unsigned int threads,
 		res->frees += t[i].frees;
 		res->fails += t[i].fails;
 		res->reserves += t[i].reserves;
+		res->nr_done += t[i].nr_done;
 		res->err = res->err ?: t[i].err;
 	}
 	/* No more than every thread at its most at once, no less than now. */
@@ -822,9 +837,9 @@ static int stress_show(struct seq_file *m, void *v)
 	struct stress_result *r = &debug_stress;
 
 	guard(mutex)(&debug_lock);
-	seq_printf(m, "threads=%u ops=%lu seed=%llu allocs=%lu frees=%lu fails=%lu reserves=%lu ns=%llu peak=%llu peak_bound=%llu books=%s validate=%s err=%d\n",
-		   r->threads, r->ops, r->seed, r->allocs, r->frees, r->fails,
-		   r->reserves, r->ns, r->peak, r->peak_bound,
+	seq_printf(m, "threads=%u ops=%lu seed=%llu done=%lu allocs=%lu frees=%lu fails=%lu reserves=%lu ns=%llu peak=%llu peak_bound=%llu books=%s validate=%s err=%d\n",
+		   r->threads, r->ops, r->seed, r->nr_done, r->allocs, r->frees,
+		   r->fails, r->reserves, r->ns, r->peak, r->peak_bound,
 		   r->books_ok ? "ok" : "bad", r->valid ? "ok" : "bad", r->err);
 	return 0;
 }
