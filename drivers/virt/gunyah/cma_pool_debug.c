@@ -28,6 +28,7 @@
 #include <linux/cleanup.h>
 #include <linux/completion.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/gunyah_pool.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
@@ -885,6 +886,135 @@ static int misc_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(misc);
 
+#ifdef CONFIG_GUNYAH_POOL_PROVOKE
+/*
+ * Positive controls for the kernel's debugging tools, as lkdtm and the
+ * KASAN and KFENCE tests have them: each word written to "provoke" makes one
+ * tool report once, so that a test can show that the tool is on in its
+ * kernel and that a boot with such a report fails. None of them touches the
+ * pool. They live in this file so that they are built as the pool's objects
+ * are (KCSAN instruments only those).
+ */
+static DEFINE_MUTEX(provoke_a);
+static DEFINE_MUTEX(provoke_b);
+static unsigned long provoke_racy;
+static int * volatile provoke_null;
+
+static noinline void provoke_kasan(void)
+{
+	char *p = kmalloc(8, GFP_KERNEL);
+
+	if (!p)
+		return;
+	OPTIMIZER_HIDE_VAR(p);
+	pr_info("provoke: kasan: reading one byte past an 8-byte object\n");
+	pr_info("provoke: read %d\n", READ_ONCE(p[8]));
+	kfree(p);
+}
+
+static noinline void provoke_ubsan(void)
+{
+	volatile unsigned int shift = BITS_PER_LONG;
+	unsigned long one = 1;
+
+	pr_info("provoke: ubsan: shifting a long by its width\n");
+	pr_info("provoke: shifted %lu\n", one << shift);
+}
+
+/* Both orders of two mutexes, one after the other: no deadlock, a report. */
+static noinline void provoke_lockdep(void)
+{
+	pr_info("provoke: lockdep: taking two mutexes in both orders\n");
+	mutex_lock(&provoke_a);
+	mutex_lock(&provoke_b);
+	mutex_unlock(&provoke_b);
+	mutex_unlock(&provoke_a);
+	mutex_lock(&provoke_b);
+	mutex_lock(&provoke_a);
+	mutex_unlock(&provoke_a);
+	mutex_unlock(&provoke_b);
+}
+
+static int provoke_racer(void *unused)
+{
+	while (!kthread_should_stop())
+		provoke_racy++;
+	return 0;
+}
+
+/* Plain increments of one word from two CPUs for a second. */
+static noinline void provoke_kcsan(void)
+{
+	struct task_struct *t[2];
+	unsigned int i;
+
+	pr_info("provoke: kcsan: plain writes to one word from two CPUs\n");
+	for (i = 0; i < ARRAY_SIZE(t); i++) {
+		t[i] = kthread_create(provoke_racer, NULL, "gpool-race/%u", i);
+		if (IS_ERR(t[i]))
+			break;
+		kthread_bind(t[i], i % num_online_cpus());
+		wake_up_process(t[i]);
+	}
+	msleep(1000);
+	while (i--)
+		kthread_stop(t[i]);
+}
+
+/* Objects nothing points to once this returns. */
+static noinline void provoke_leak(void)
+{
+	unsigned int i;
+	void *p;
+
+	pr_info("provoke: kmemleak: losing eight 64-byte objects\n");
+	for (i = 0; i < 8; i++) {
+		p = kmalloc(64, GFP_KERNEL);
+		OPTIMIZER_HIDE_VAR(p);
+	}
+}
+
+static noinline void provoke_oops(void)
+{
+	pr_info("provoke: oops: reading through a NULL pointer\n");
+	pr_info("provoke: read %d\n", READ_ONCE(*provoke_null));
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} provocations[] = {
+	{ "kasan", provoke_kasan },
+	{ "ubsan", provoke_ubsan },
+	{ "lockdep", provoke_lockdep },
+	{ "kcsan", provoke_kcsan },
+	{ "leak", provoke_leak },
+	{ "oops", provoke_oops },
+};
+
+static ssize_t provoke_write(struct file *file, const char __user *ubuf,
+			     size_t count, loff_t *ppos)
+{
+	char *cmd __free(kfree) = debug_cmd(ubuf, count);
+	unsigned int i;
+
+	if (IS_ERR(cmd))
+		return PTR_ERR(no_free_ptr(cmd));
+	for (i = 0; i < ARRAY_SIZE(provocations); i++) {
+		if (sysfs_streq(cmd, provocations[i].name)) {
+			provocations[i].fn();
+			return count;
+		}
+	}
+	return -EINVAL;
+}
+
+static const struct file_operations provoke_fops = {
+	.write = provoke_write,
+	.llseek = noop_llseek,
+};
+#endif /* CONFIG_GUNYAH_POOL_PROVOKE */
+
 /**
  * gunyah_pool_debugfs_init() - create /sys/kernel/debug/gunyah_pool
  * @pool:	the system's pool
@@ -915,5 +1045,8 @@ void gunyah_pool_debugfs_init(struct gunyah_pool *pool)
 	debugfs_create_file("stress", 0600, debug_dir, NULL, &stress_fops);
 	debugfs_create_file("counters", 0400, debug_dir, NULL, &misc_fops);
 	debugfs_create_file("pcp", 0400, debug_dir, NULL, &pcp_fops);
+#ifdef CONFIG_GUNYAH_POOL_PROVOKE
+	debugfs_create_file("provoke", 0200, debug_dir, NULL, &provoke_fops);
+#endif
 	gunyah_pool_fault_debugfs_init(debug_dir);
 }

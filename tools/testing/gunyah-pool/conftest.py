@@ -65,11 +65,27 @@ def pytest_report_header(config):
             f'logs in {harness.out_dir()}']
 
 
+# Wall time per test module (setup, call and teardown: a module's boots
+# happen in its fixtures' setup), printed at the end of every run.
+WALL = {}
+
+
+def pytest_runtest_logreport(report):
+    module = report.nodeid.split('::')[0].rsplit('/', 1)[-1]
+    WALL[module] = WALL.get(module, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter, config):
     if harness.NOTES:
         terminalreporter.section('gunyah-pool figures')
         for line in harness.NOTES:
             terminalreporter.write_line(line)
+    if WALL:
+        terminalreporter.section('gunyah-pool wall time per module')
+        for module, secs in sorted(WALL.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f'{secs / 60:6.1f} min  {module}')
+        terminalreporter.write_line(f'{sum(WALL.values()) / 60:6.1f} min  '
+                                    f'in all')
     # Kept with the run's logs: series.py quotes the newest in its cover
     # letter.
     counts = ', '.join(f'{len(terminalreporter.stats.get(k, []))} {k}'

@@ -64,6 +64,26 @@ SPLATS = [
     r'Bad page state', r'rcu: INFO:', r'soft lockup', r'hung_task',
 ]
 SPLAT_RE = re.compile('|'.join(SPLATS))
+# The debugging tools, by the first line of their reports: a boot's verdict
+# names the tool, and test_detectors.py finds each tool's report by name.
+DETECTORS = {
+    'KASAN': r'BUG: KASAN: ',
+    'KCSAN': r'BUG: KCSAN: ',
+    'UBSAN': r'UBSAN: ',
+    'lockdep': r'possible (circular|recursive) locking|inconsistent lock state',
+    'kmemleak': r'unreferenced object',
+    'Oops': r'Internal error: Oops|Unable to handle kernel',
+    'panic': r'Kernel panic',
+    'WARNING': r'WARNING:',
+}
+
+
+def detector(line):
+    """The tool a splat line comes from, or 'splat'."""
+    for name, pattern in DETECTORS.items():
+        if re.search(pattern, line):
+            return name
+    return 'splat'
 MARK_RE = re.compile(r'@@GPOOL (.*?)\r?$')
 
 
@@ -217,6 +237,12 @@ def build_module(name, lane='pkvm', make_args=(), tag=''):
     return res.returncode, res.stdout, sorted(src.glob('*.ko'))
 
 
+# A guest script stops at its first failing command (set -e; a command in
+# a condition does not count), and the trap says where: the host quotes the
+# line (guest/lib.sh, "failed" marks).
+TEST_SH_HEAD = ". /lib.sh\nset -e\ntrap 'on_exit $? $LINENO' EXIT\n"
+
+
 def make_initramfs(objdir, script, dest, files=()):
     """busybox, /init, /lib.sh, the helpers, /test.sh and FILES (paths,
     put in /lib/modules/ under their names), as a newc cpio."""
@@ -225,7 +251,7 @@ def make_initramfs(objdir, script, dest, files=()):
     if not busybox.exists():
         raise HarnessError(f'{busybox} missing: run scripts/gunyah-pool/deps.sh')
     test_sh = dest.parent / 'test.sh'
-    test_sh.write_text('. /lib.sh\n' + script + '\n')
+    test_sh.write_text(TEST_SH_HEAD + script + '\n')
     entries = [
         'dir /dev 0755 0 0', 'nod /dev/console 0600 0 0 c 5 1',
         'dir /bin 0755 0 0', 'dir /proc 0755 0 0', 'dir /sys 0755 0 0',
@@ -267,6 +293,24 @@ class Boot:
     dumps: dict = field(default_factory=dict, repr=False)
     problems: list = field(default_factory=list)
     splats: list = field(default_factory=list)
+
+    @property
+    def detectors(self):
+        """The tools whose reports are among the unexpected splats."""
+        return {detector(s) for s in self.splats}
+
+    @property
+    def failed_at(self):
+        """Where the guest script stopped, from its "failed" mark, with the
+        line quoted from test.sh; '' if it did not fail."""
+        for m in self.marks:
+            f = re.match(r'failed rc=(\d+) line=(\d+)', m)
+            if f:
+                lines = (self.dir / 'test.sh').read_text().splitlines()
+                n = int(f[2])
+                text = lines[n - 1].strip() if 0 < n <= len(lines) else '?'
+                return f'at test.sh line {n}: {text}'
+        return ''
 
     @property
     def rc(self):
@@ -311,12 +355,14 @@ def _parse(b, expect_splats):
         panic = next(s for s in b.splats if 'Kernel panic' in s)
         b.problems.append(f'kernel panic: {panic}')
     elif b.splats:
-        b.problems.append(f'{len(b.splats)} unexpected kernel splat(s), '
-                          f'first: {b.splats[0]}')
+        tools = ', '.join(sorted(b.detectors))
+        b.problems.append(f'{len(b.splats)} unexpected kernel splat(s) '
+                          f'({tools}), first: {b.splats[0]}')
     if not b.timed_out and b.rc is None:
         b.problems.append('the guest did not finish (no "done" mark)')
     elif b.rc not in (None, 0):
-        b.problems.append(f'the guest script exited with {b.rc}')
+        b.problems.append(f'the guest script exited with {b.rc}' +
+                          (f', {b.failed_at}' if b.failed_at else ''))
 
 
 # Finished boots by name: pytest may set a module-scoped fixture up again
@@ -341,7 +387,8 @@ def boot(name, script='', *, lane='default', **kw):
 
 def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
           append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
-          mem=MEMORY_MB, check=True, echo=False, image=None, files=()):
+          mem=MEMORY_MB, check=True, echo=False, image=None, files=(),
+          leakscan=False):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
     build, lane_args, slow, machine = LANES[lane]
@@ -350,6 +397,10 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
     if lane != 'default':
         name = f'{name}-{lane}'
     d = out_dir(name)
+    kmemleak = leakscan and has_option(objdir, 'CONFIG_DEBUG_KMEMLEAK')
+    if leakscan:
+        # What the script leaks is reported; what boot leaked is not ours.
+        script = 'leakclear\n' + script + '\nleakscan'
     dtb = make_dtb(overlay, d / 'board.dtb', smp, mem, machine)
     initrd = make_initramfs(objdir, script, d / 'initramfs.cpio', files)
     kargs = ['console=ttyAMA0', 'panic=-1', 'printk.devkmsg=on',
@@ -391,10 +442,17 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
     progress(f'{name}: done in {b.seconds:.0f} s')
     b.log = (d / 'console.log').read_bytes().decode('utf-8', 'replace')
     _parse(b, expect_splats)
+    if kmemleak and b.rc == 0 and b.kv.get('kmemleak') != 'on':
+        b.problems.append(f'kmemleak did not scan: {b.kv.get("kmemleak")}')
     if 'kvm-arm.mode=protected' in lane_args and not PKVM_BANNER.search(b.log):
         b.problems.append('pKVM did not initialise: no "Protected hVHE/nVHE '
                           'mode initialized successfully"')
     return b.check() if check else b
+
+
+def has_option(objdir, option):
+    """Whether a lane's .config has OPTION=y."""
+    return f'{option}=y' in (Path(objdir) / '.config').read_text().split('\n')
 
 
 def kunit_results(b):

@@ -15,9 +15,11 @@
  *                          whether the fault was injected ("ok:N 1" or
  *                          "ENOMEM 1"; a trailing 0 means it was not)
  *   batch LIST             for each line "FILE DATA" of LIST, write DATA
- *                          (escaped as above, or "@NxC" for N copies of C)
- *                          in one write(2), then read FILE back; print
- *                          "N RESULT VALUE" per line, all in one process
+ *                          (escaped as above, or "@NxHH" for N copies of
+ *                          the byte 0xHH; none for an empty write) in one
+ *                          write(2), then read FILE back; print "N RESULT
+ *                          VALUE LEN:HASH" per line (the bytes written and
+ *                          their FNV-1a hash), all in one process
  *
  * Built static for arm64 by the harness.
  */
@@ -120,6 +122,16 @@ static void read_back(const char *path, char *val, size_t len)
 	val[strcspn(val, "\n")] = '\0';
 }
 
+/* FNV-1a: the batch says what it wrote, so the host can check it. */
+static unsigned int fnv1a(const char *buf, size_t len)
+{
+	unsigned int h = 0x811c9dc5;
+
+	while (len--)
+		h = (h ^ (unsigned char)*buf++) * 0x01000193;
+	return h;
+}
+
 static int do_batch(const char *list)
 {
 	static char line[8192], buf[8192];
@@ -141,14 +153,20 @@ static int do_batch(const char *list)
 		if (!data)
 			data = "";
 		if (data[0] == '@') {
-			len = strtoul(data + 1, &data, 10);
-			memset(buf, data[1], len);
+			char *end;
+
+			len = strtoul(data + 1, &end, 10);
+			if (*end != 'x' || len > sizeof(buf)) {
+				fprintf(stderr, "bad run: %s\n", data);
+				return 1;
+			}
+			memset(buf, strtoul(end + 1, NULL, 16), len);
 		} else {
 			len = unescape(data, buf);
 		}
 		write_once(path, buf, len, res, sizeof(res));
 		read_back(path, val, sizeof(val));
-		printf("%d %s %s\n", i++, res, val);
+		printf("%d %s %s %zu:%08x\n", i++, res, val, len, fnv1a(buf, len));
 	}
 	fclose(f);
 	return 0;

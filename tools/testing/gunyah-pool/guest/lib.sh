@@ -23,9 +23,45 @@ dump() {
 # snap PREFIX: every sysfs file of the pool as PREFIX.FILE=VALUE.
 snap() {
 	for _f in $P/* $P/stats/*; do
-		[ -f "$_f" ] && kv "$1.${_f#$P/}" "$(cat "$_f")"
+		if [ -f "$_f" ]; then kv "$1.${_f#$P/}" "$(cat "$_f")"; fi
 	done
 }
 
-# try NAME CMD...: run CMD, report its exit status as NAME.
-try() { _n=$1; shift; "$@" > /dev/null 2>&1; kv "$_n" $?; }
+# try NAME CMD...: run CMD, report its exit status as NAME; a failure does
+# not stop the script.
+try() { _n=$1; shift; _rc=0; "$@" > /dev/null 2>&1 || _rc=$?; kv "$_n" $_rc; }
+
+# on_exit RC LINE: /test.sh's exit trap. A script runs with "set -e" and
+# stops at its first failing command; this says where, for the host.
+on_exit() {
+	[ "$1" = 0 ] || mark "failed rc=$1 line=$2"
+}
+
+# leakclear: forget what kmemleak has seen so far (the harness runs it
+# before a script whose leaks it scans for).
+leakclear() {
+	if [ -e /sys/kernel/debug/kmemleak ]; then
+		echo clear > /sys/kernel/debug/kmemleak
+	fi
+}
+
+# leakscan: where the kernel has kmemleak, scan twice (it ignores objects
+# younger than 5 s) and copy its report to the console, where the host fails
+# the boot on it. "kv kmemleak" says "on" (both scans ran), "off" (kmemleak
+# turned itself off: a scan is refused) or "absent".
+leakscan() {
+	_k=/sys/kernel/debug/kmemleak
+	if [ ! -e $_k ]; then
+		kv kmemleak absent
+		return 0
+	fi
+	if ! echo scan 2> /dev/null > $_k || ! sleep 6 ||
+	   ! echo scan 2> /dev/null > $_k; then
+		kv kmemleak off
+		return 0
+	fi
+	while IFS= read -r _l; do
+		echo "kmemleak: $_l" > /dev/kmsg
+	done < $_k
+	kv kmemleak on
+}

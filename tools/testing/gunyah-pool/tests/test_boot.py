@@ -12,8 +12,6 @@ from gpool import harness
 BASE, SIZE = 0x50000000, 0x2000000
 
 SCRIPT = r'''
-K=/sys/kernel/debug/kmemleak
-[ -e $K ] && echo clear > $K
 dump iomem cat /proc/iomem
 dump sysfs ls -l $P $P/stats
 snap before
@@ -43,20 +41,12 @@ echo 0 > $D/alloc
 dump ps.low poolstat 1 2
 echo 1 > $D/free_all
 echo 0 > $P/low_watermark_bytes
-# kmemleak ignores objects younger than 5 s: scan, wait, scan again.
-if [ -e $K ]; then
-	echo scan > $K; sleep 6; echo scan > $K
-	dump kmemleak cat $K
-	kv kmemleak scanned
-else
-	kv kmemleak absent
-fi
 '''
 
 
 @pytest.fixture(scope='module')
 def b(lane):
-    return harness.boot('default-overlay', SCRIPT, lane=lane)
+    return harness.boot('default-overlay', SCRIPT, lane=lane, leakscan=True)
 
 
 def test_ready_line(b):
@@ -124,12 +114,11 @@ def test_workload_ends_empty(b):
 
 
 def test_no_leaks(b, lane):
+    # The harness scans at the end of the script and fails the boot on a
+    # report; here, only that the scan ran with kmemleak still on.
     if b.kv['kmemleak'] == 'absent':
         pytest.skip(f'kmemleak is not in lane {lane}')
-    report = b.dumps.get('kmemleak', [])
-    ours = [line for line in report if 'gunyah' in line]
-    assert not ours, '\n'.join(report)
-    assert not any('unreferenced object' in line for line in report), '\n'.join(report)
+    assert b.kv['kmemleak'] == 'on'
 
 
 POOLSTAT_COLUMNS = ['mode', 'size', 'used', 'free', 'peak', 'commit', 'limit',

@@ -47,8 +47,8 @@ SCRIPT = r'''
 if [ -e /sys/kernel/gunyah ]; then kv sysfs present; else kv sysfs absent; fi
 [ -e $P/capacity_bytes ] && kv capacity "$(cat $P/capacity_bytes)"
 dump iomem cat /proc/iomem
-poolstat > /dev/null 2> /tmp/poolstat.err
-kv poolstat_rc $?
+rc=0; poolstat > /dev/null 2> /tmp/poolstat.err || rc=$?
+kv poolstat_rc $rc
 kv poolstat_err "$(cat /tmp/poolstat.err)"
 '''
 
@@ -125,10 +125,8 @@ DYNAMIC_CASES = {
 DYNAMIC_SCRIPT = SCRIPT + r'''
 kv base "$(cat $D/base)"
 kv mode "$(cat $P/mode)"
-echo 4194304 > $P/min_size_bytes
-kv min_rc $?
-echo "10 kernel" > $D/alloc
-kv alloc_rc $?
+try min_rc sh -c "echo 4194304 > $P/min_size_bytes"
+try alloc_rc sh -c "echo '10 kernel' > $D/alloc"
 snap s
 kv validate "$(cat $D/validate)"
 echo 1 > $D/free_all

@@ -14,7 +14,7 @@ from gpool import harness
 
 SCRIPT = r'''
 # run NAME CMD...: CMD's exit status as NAME.rc, its messages as NAME.err.
-run() { _n=$1; shift; "$@" 2> /tmp/err; kv $_n.rc $?; kv $_n.err "$(head -n 1 /tmp/err)"; }
+run() { _n=$1; shift; _rc=0; "$@" 2> /tmp/err || _rc=$?; kv $_n.rc $_rc; kv $_n.err "$(head -n 1 /tmp/err)"; }
 snap before
 run load insmod /lib/modules/gpool_consumer.ko
 snap loaded

@@ -25,7 +25,7 @@ def test_hang_fails_the_boot():
 
 def test_unexpected_splat_fails_the_boot():
     # A refused free warns once; undeclared, the warning fails the boot.
-    script = 'echo "0x1000 0" > $D/free; kv rc $?'
+    script = 'try rc sh -c "echo \'0x1000 0\' > $D/free"'
     b = harness.boot('pipeline-splat', script, check=False)
     assert b.kv['rc'] == '1'
     assert any('unexpected kernel splat' in p for p in b.problems), b.problems
@@ -38,6 +38,18 @@ def test_failing_guest_script_fails_the_boot():
     b = harness.boot('pipeline-rc', 'exit 3', check=False)
     assert b.rc == 3
     assert any('exited with 3' in p for p in b.problems), b.problems
+
+
+def test_failing_step_stops_the_script_and_is_named():
+    # The first failing command stops the script; one in a condition or
+    # before "||" does not.
+    b = harness.boot('pipeline-step', 'if false; then :; fi\nfalse || :\n'
+                     'kv one 1\ngrep -q nothing /proc/version\nkv two 2',
+                     check=False)
+    assert b.kv.get('one') == '1' and 'two' not in b.kv, b.kv
+    assert b.rc == 1
+    assert b.failed_at == 'at test.sh line 7: grep -q nothing /proc/version'
+    assert any(p.endswith(b.failed_at) for p in b.problems), b.problems
 
 
 def test_bad_overlay_is_an_error(tmp_path):

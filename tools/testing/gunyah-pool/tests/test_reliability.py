@@ -13,6 +13,9 @@ from gpool import harness
 STRESS_OPS = {'default': 1_000_000, 'kasan': 20_000, 'kasan-pagealloc': 10_000,
               'kcsan': 200_000}
 
+TUNABLES = ['min_size_bytes', 'max_size_bytes', 'low_watermark_bytes',
+            'high_watermark_bytes', 'overcommit_ratio']
+
 OVERLAYS = {'no-map': harness.DEFAULT_OVERLAY,
             'reusable': 'qemu-virt-gunyah-pool-reusable.dtso'}
 
@@ -26,9 +29,14 @@ done
 echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
 for f in $D/fail_*; do echo 0 > $f/verbose; done
 
-# The pool's state a failed step must leave as it found it.
+# The pool's state a failed step must leave as it found it: its books,
+# its blocks, every tunable. The peak only where it is the step's subject:
+# a block taken for a failed allocation was out of the pool for a moment,
+# and the peak may say so.
 state() {
 	s="used=$(cat $P/used_bytes) committed=$(cat $P/committed_bytes)"
+	for f in @RW@; do s="$s ${f%_bytes}=$(cat $P/$f)"; done
+	if [ -n "${PEAK:-}" ]; then s="$s peak=$(cat $P/peak_used_bytes)"; fi
 	s="$s size=$(cat $P/size_bytes) blocks=$(wc -l < $D/blocks)"
 	s="$s vms=$(wc -l < $D/vms) valid=$(cat $D/validate)"
 	[ -d $C ] && s="$s cma=$(( $(cat $C/alloc_pages_success) - $(cat $C/release_pages_success) ))"
@@ -64,12 +72,26 @@ sweep alloc4 $D/alloc '4 zero' 'echo > $D/free_all'
 sweep vm $D/vm 'create 7 256' 'echo "destroy 7" > $D/vm'
 sweep reserve $D/reserve 65536 'echo 65536 > $D/unreserve'
 sweep workload $D/workload '1 2 50 3' ':'
-for f in min_size_bytes max_size_bytes low_watermark_bytes \
-	 high_watermark_bytes overcommit_ratio peak_used_bytes; do
-	v=$(cat $P/$f)
-	[ $f = peak_used_bytes ] && v=0
-	sweep "sysfs.$f" $P/$f "$v" ':'
-done
+# Stores that change the pool, each undone by storing the old value; in
+# a reusable pool, raising min_size_bytes grows it by a chunk. The peak is
+# raised to 1 MiB first, and raised again to undo its reset.
+tunable() {	# tunable FILE NEW [MORE UNDO]
+	sweep "sysfs.$1" $P/$1 "$2" "echo $(cat $P/$1) > $P/$1; ${3:-:}"
+}
+# A pool keeps what it grew until free memory passes the high watermark.
+settle() {
+	h=$(cat $P/high_watermark_bytes)
+	echo 0 > $P/high_watermark_bytes
+	echo $h > $P/high_watermark_bytes
+}
+tunable min_size_bytes 20971520 settle
+tunable max_size_bytes 25165824
+tunable low_watermark_bytes 1048576
+tunable high_watermark_bytes 16777216
+tunable overcommit_ratio 150
+peak() { echo 0 > $P/peak_used_bytes; echo 8 > $D/alloc; echo > $D/free_all; }
+peak
+PEAK=1 sweep sysfs.peak_used_bytes $P/peak_used_bytes 0 peak
 if [ "$(cat $P/mode)" = reusable ]; then
 	# Grow by a chunk (CMA, unmap) and shrink by one (remap), from a pool of
 	# exactly two chunks and three.
@@ -84,19 +106,31 @@ if [ "$(cat $P/mode)" = reusable ]; then
 	echo 0 > $P/min_size_bytes
 fi
 kv sweep.end "$(state)"
+# What the sweeps leaked, before the stress runs (the harness scans again
+# after the soak).
+leakscan
 
 # Stress with 1, 2 and 4 threads, then with the fault points firing 10%.
 for t in 1 2 4; do
 	echo "$t @OPS@ $((1000 + t))" > $D/stress
 	kv "stress.$t" "$(cat $D/stress)"
 done
+# Each point may fire TIMES times; what is left of that says how often
+# it did.
+TIMES=1000000000
 for f in $D/fail_*; do
-	echo 10 > $f/probability; echo -1 > $f/times; echo 1 > $f/interval
+	echo 10 > $f/probability; echo $TIMES > $f/times; echo 1 > $f/interval
 done
+# A reusable pool starts the soak empty, so that it grows under faults.
+if [ "$(cat $P/mode)" = reusable ]; then
+	echo 0 > $P/low_watermark_bytes
+	settle
+fi
 echo "4 @SOAK@ 77" > $D/stress
 kv soak "$(cat $D/stress)"
 for f in $D/fail_*; do
 	echo 0 > $f/probability
+	kv "soak.injected.${f##*/}" $((TIMES - $(cat $f/times)))
 done
 kv soak.end "$(state)"
 kv counters "$(cat $D/counters)"
@@ -110,9 +144,11 @@ def fields(text):
 @pytest.fixture(scope='module', params=OVERLAYS)
 def b(lane, request):
     ops = STRESS_OPS[lane]
-    script = SCRIPT.replace('@OPS@', str(ops)).replace('@SOAK@', str(ops // 4))
+    script = (SCRIPT.replace('@OPS@', str(ops)).replace('@SOAK@', str(ops // 4))
+              .replace('@RW@', ' '.join(TUNABLES)))
     return harness.boot(f'reliability-{request.param}', script,
-                        overlay=OVERLAYS[request.param], lane=lane, timeout=240)
+                        overlay=OVERLAYS[request.param], lane=lane, timeout=240,
+                        leakscan=True)
 
 
 def sweeps(b):
@@ -123,6 +159,7 @@ def sweeps(b):
 def test_fault_sweep_leaves_the_pool_as_it_was(b):
     s = sweeps(b)
     assert {'alloc', 'alloc4', 'vm', 'reserve', 'workload'} <= set(s)
+    assert {f'sysfs.{f}' for f in TUNABLES + ['peak_used_bytes']} <= set(s)
     if b.kv['sweep.end'].count('cma='):
         assert {'grow', 'shrink'} <= set(s)
     bad = {k: v for k, v in s.items() if v['mismatches'] != '0'}
@@ -145,7 +182,6 @@ def test_stress(b, lane, threads):
     harness.note(f'stress [{b.name}]: {threads} threads, {r["ops"]} operations, seed {r["seed"]}: '
           f'{r["allocs"]} allocs, {r["frees"]} frees, {r["fails"]} refused, '
           f'{r["reserves"]} reservations in {int(r["ns"]) / 1e9:.2f} s')
-    assert int(r['ops']) == STRESS_OPS[lane]
     # Every operation ran (none cut short by an error), and an allocation
     # or reservation was refused only for want of memory.
     assert r['err'] == '0' and int(r['done']) == STRESS_OPS[lane] // threads * threads
@@ -157,10 +193,19 @@ def test_stress(b, lane, threads):
 
 def test_soak_with_faults_loses_nothing(b, lane):
     r = fields(b.kv['soak'])
+    injected = {k.rsplit('.', 1)[1]: int(v) for k, v in b.kv.items()
+                if k.startswith('soak.injected.')}
     harness.note(f'soak [{b.name}]: {r["ops"]} operations with fault points at 10%: '
-          f'{r["fails"]} allocations refused')
+                 f'{r["fails"]} allocations refused, faults injected: ' +
+                 ', '.join(f'{k}={v}' for k, v in sorted(injected.items())))
     assert r['err'] == '0' and r['books'] == 'ok' and r['validate'] == 'ok'
-    assert int(r['fails']) > 0, 'no fault fired'
+    assert int(r['done']) == int(r['ops']) // 4 * 4
+    # The pool's own fault points fired (zeroing in every pool, taking from
+    # CMA in a reusable one), and allocations were refused for them.
+    assert injected['fail_zero'] > 0, injected
+    if 'cma=' in b.kv['soak.end']:
+        assert injected['fail_cma'] > 0, injected
+    assert int(r['fails']) > 0
     end = fields(b.kv['soak.end'])
     assert end['used'] == '0' and end['committed'] == '0' and end['valid'] == 'ok'
     assert 'quarantined=0' in b.kv['counters']

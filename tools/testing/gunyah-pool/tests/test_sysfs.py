@@ -20,12 +20,21 @@ STATS = ['alloc_success', 'alloc_fail', 'free', 'invalid_free', 'reserve_fail',
 
 
 def esc(data):
-    """Escape bytes for gpool-helper: only [0-9A-Za-z] travel as they are."""
+    """Escape bytes for gpool-helper: only [0-9A-Za-z] travel as they are;
+    a long run of one byte as "@<count>x<hex>"."""
     if len(data) > 200:
         assert len(set(data)) == 1
-        return f'@{len(data)}x{data[:1]}'
+        return f'@{len(data)}x{ord(data[0]):02x}'
     return ''.join(c if c.isascii() and c.isalnum() else f'\\x{ord(c):02x}'
                    for c in data)
+
+
+def sent(data):
+    """What gpool-helper says it wrote: length and FNV-1a hash of the bytes."""
+    h = 0x811c9dc5
+    for c in data:
+        h = ((h ^ ord(c)) * 0x01000193) & 0xffffffff
+    return f'{len(data)}:{h:08x}'
 
 
 # Text that is not one plain decimal number: refused by every writable file.
@@ -62,7 +71,9 @@ SEMANTIC = {
 def bad_cases():
     for f in RW:
         for data in SYNTAX:
-            # A zero-length write never reaches the driver: write(2) returns 0.
+            # A zero-length write cannot reach the driver: sysfs returns 0
+            # before it calls a store (fs/sysfs/file.c). It must change
+            # nothing all the same.
             yield f, data, 'ok:0' if data == '' else 'EINVAL'
         for val, err in SEMANTIC[f]:
             yield f, str(val), err
@@ -70,9 +81,17 @@ def bad_cases():
 
 BAD = list(bad_cases())
 
-SCRIPT = r'''
+# Both modes: what is there, with which modes.
+FILES = r'''
 H=/bin/gpool-helper
-for f in $P/* $P/stats/*; do [ -f $f ] && kv "mode.${f#$P/}" "$(stat -c %a $f)"; done
+dump dirs find $P -type d
+dump files find $P -type f
+for f in $P/* $P/stats/*; do
+	if [ -f $f ]; then kv "mode.${f#$P/}" "$(stat -c %a $f)"; fi
+done
+'''
+
+SCRIPT = FILES + r'''
 snap before
 # State for the bad inputs (see SEMANTIC).
 echo "8" > $D/alloc
@@ -124,7 +143,7 @@ echo 8388608 > $P/low_watermark_bytes
 $H poll $P/free_bytes 20000 > /tmp/poll 2>&1 &
 pid=$!
 sleep 1
-echo 11 > $D/alloc 2>/dev/null
+echo 11 > $D/alloc 2>/dev/null || :
 echo 10 > $D/alloc; echo 10 > $D/alloc; echo 10 > $D/alloc
 sleep 1
 kv poll.early "$(tr '\n' ' ' < /tmp/poll)"
@@ -170,23 +189,66 @@ kv validate.race "$(cat $D/validate)"
 '''
 
 
-@pytest.fixture(scope='module')
-def b(lane):
-    script = (SCRIPT.replace('@BAD@', '\n'.join(f'/sys/kernel/gunyah/pool/{f} {esc(d)}'
-                                                for f, d, _ in BAD))
+def batch(cases):
+    return '\n'.join(f'/sys/kernel/gunyah/pool/{f} {esc(d)}' for f, d, _ in cases)
+
+
+def boot_no_map(lane):
+    script = (SCRIPT.replace('@BAD@', batch(BAD))
               .replace('@RO@', ' '.join(RO)).replace('@RW@', ' '.join(RW))
               .replace('@STATS@', ' '.join(STATS)))
     return harness.boot('sysfs', script, lane=lane)
 
 
-def test_every_file_and_mode(b):
+@pytest.fixture(scope='module')
+def b(lane):
+    return boot_no_map(lane)
+
+
+# A reusable pool: the same files, and the same text refused.
+REUSABLE_SCRIPT = FILES + r'''
+snap bad0
+cat > /tmp/bad <<'EOF'
+@BAD@
+EOF
+dump bad $H batch /tmp/bad
+snap bad1
+kv validate.bad "$(cat $D/validate)"
+'''
+SYNTAX_BAD = [c for c in BAD if c[1] in SYNTAX]
+
+
+@pytest.fixture(scope='module', params=['no-map', 'reusable'])
+def bm(lane, request):
+    if request.param == 'no-map':
+        return boot_no_map(lane)
+    return harness.boot('sysfs-reusable',
+                        REUSABLE_SCRIPT.replace('@BAD@', batch(SYNTAX_BAD)),
+                        overlay='qemu-virt-gunyah-pool-reusable.dtso', lane=lane)
+
+
+ABI = harness.TOP / 'Documentation' / 'ABI' / 'testing' / 'sysfs-kernel-gunyah-pool'
+
+
+def test_abi_file_describes_what_is_there(bm):
+    """Every What: of the ABI file is a file or directory the booted pool
+    has, and the pool has nothing the ABI file does not describe."""
+    what = {line.split()[1] for line in ABI.read_text().splitlines()
+            if line.startswith('What:')}
+    there = ({d.strip() + '/' for d in bm.dumps['dirs']} |
+             {f.strip() for f in bm.dumps['files']})
+    assert what == there, (f'undocumented: {sorted(there - what)}; '
+                           f'documented, absent: {sorted(what - there)}')
+
+
+def test_every_file_and_mode(bm):
     for f in RO:
-        assert b.kv[f'mode.{f}'] == '444', f
+        assert bm.kv[f'mode.{f}'] == '444', f
     for f in RW:
-        assert b.kv[f'mode.{f}'] == '644', f
+        assert bm.kv[f'mode.{f}'] == '644', f
     for f in STATS:
-        assert b.kv[f'mode.stats/{f}'] == '444', f
-    files = {k.split('.', 1)[1] for k in b.kv if k.startswith('mode.')}
+        assert bm.kv[f'mode.stats/{f}'] == '444', f
+    files = {k.split('.', 1)[1] for k in bm.kv if k.startswith('mode.')}
     assert files == set(RO + RW + [f'stats/{s}' for s in STATS])
 
 
@@ -207,14 +269,18 @@ def test_values_agree(b, phase):
     assert n['committed_bytes'] <= n['commit_limit_bytes']
 
 
-def test_bad_inputs_refused_and_change_nothing(b):
-    assert len(BAD) >= 36 * len(RW)
+def check_bad(b, cases):
+    """Each case's row: sent as the table has it, refused with its errno,
+    the value unchanged; and nothing changed in the end."""
     rows = b.dumps['bad']
-    assert len(rows) == len(BAD), 'the helper did not run every case'
+    assert len(rows) == len(cases), 'the helper did not run every case'
     before = {f: b.kv[f'bad0.{f}'] for f in RW}
     wrong = []
-    for (f, data, want), row in zip(BAD, rows):
-        idx, got, value = row.split(' ')
+    for (f, data, want), row in zip(cases, rows):
+        idx, got, value, wrote = row.split(' ')
+        if wrote != sent(data):
+            wrong.append(f'{f} <- {data[:30]!r}: the helper wrote {wrote}, '
+                         f'not {sent(data)}')
         if got != want or value != before[f]:
             wrong.append(f'{f} <- {data[:30]!r}: {got} (want {want}), '
                          f'value {value} (was {before[f]})')
@@ -222,6 +288,21 @@ def test_bad_inputs_refused_and_change_nothing(b):
     for f in RW:
         assert b.kv[f'bad1.{f}'] == before[f]
     assert b.kv['validate.bad'] == 'ok'
+
+
+def test_bad_inputs_refused_and_change_nothing(b):
+    # Distinct inputs per file, each sent as the table has it.
+    assert len(set(BAD)) == len(BAD) >= 44 * len(RW)
+    check_bad(b, BAD)
+
+
+def test_bad_text_refused_in_both_modes(bm):
+    if bm.name.startswith('sysfs-reusable'):
+        assert bm.kv['bad0.mode'] == 'reusable'
+        check_bad(bm, SYNTAX_BAD)
+    else:
+        assert bm.kv['bad0.mode'] == 'no-map'
+        check_bad(bm, BAD)
 
 
 def test_read_only_files_refuse_writes(b):

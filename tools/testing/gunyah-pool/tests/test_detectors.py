@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Positive controls for the debugging tools the lanes rely on, as the
+kernel's own KASAN and KFENCE tests have them: each tool is made to report
+once (CONFIG_GUNYAH_POOL_PROVOKE's debugfs file "provoke"), in a boot of
+the lane that has it, and the harness must fail that boot and name the tool.
+A lane whose tool cannot be shown to fire proves nothing by passing."""
+import pytest
+
+from gpool import harness
+
+# The tool, the lane that has it, and the word that provokes it.
+CONTROLS = {
+    'KASAN': ('kasan', 'kasan'),
+    'UBSAN': ('kasan', 'ubsan'),
+    'lockdep': ('kasan', 'lockdep'),
+    'kmemleak': ('kasan', 'leak'),
+    'KCSAN': ('kcsan', 'kcsan'),
+    'Oops': ('default', 'oops'),
+}
+
+# The provocation runs in a child shell: an Oops kills the task that wrote,
+# and the script goes on to show that the machine lives.
+SCRIPT = r'''
+sh -c "echo @WORD@ > $D/provoke" || :
+kv survived yes
+'''
+
+
+@pytest.mark.parametrize('tool', CONTROLS)
+def test_tool_fires_and_fails_the_boot(request, tool):
+    lane, word = CONTROLS[tool]
+    lanes = request.config.getoption('lanes').split(',')
+    if lane not in lanes:
+        pytest.skip(f'{tool} is in lane {lane}, not among {",".join(lanes)}')
+    b = harness.boot(f'detector-{word}', SCRIPT.replace('@WORD@', word),
+                     lane=lane, check=False, leakscan=tool == 'kmemleak')
+    assert b.kv.get('survived') == 'yes', b.problems
+    # Its report, and no other tool's, and the verdict names it.
+    assert b.splats, f'{tool} did not report'
+    assert b.detectors == {tool}, b.splats
+    with pytest.raises(harness.HarnessError, match=rf'\({tool}\)'):
+        b.check()
