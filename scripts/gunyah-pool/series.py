@@ -450,6 +450,34 @@ def check(patches, upstream):
             sys.exit(f'series: {p.name} does not apply:\n{res.stdout}')
 
 
+def missing_options(cfg, config, tree):
+    """Options of the fragment CFG that the final CONFIG does not have, as
+    build-kernel.sh checks its lanes; ours only once the series has
+    brought their Kconfig entries."""
+    have = {}
+    for line in config.read_text().splitlines():
+        m = re.match(r'(CONFIG_\w+)=(.*)$', line)
+        if m:
+            have[m[1]] = m[2]
+    ours = ''.join(k.read_text() for k in (tree / 'drivers/virt/gunyah/Kconfig',
+                                           tree / 'arch/arm64/kvm/Kconfig')
+                   if k.exists())
+    missing = []
+    for line in cfg.read_text().splitlines():
+        m = (re.match(r'(CONFIG_\w+)=(.*)$', line) or
+             re.match(r'# (CONFIG_\w+) is not set$', line))
+        if not m:
+            continue
+        opt, want = m[1], m[2] if m.re.groups == 2 else 'n'
+        if (opt.startswith(('CONFIG_GUNYAH_POOL', 'CONFIG_PKVM_DONATION')) and
+                f'\nconfig {opt[7:]}\n' not in ours):
+            continue
+        if have.get(opt, 'n') != want:
+            missing.append(f'{opt} requested {want!r}, .config has '
+                           f'{have.get(opt, "n")!r}')
+    return missing
+
+
 def build_each(patches):
     tree = BUILD / 'series-tree'
     if tree.exists():
@@ -472,6 +500,10 @@ def build_each(patches):
         subprocess.run(kmake + ['allnoconfig'], check=True,
                        env={**__import__('os').environ, 'KCONFIG_ALLCONFIG': str(cfg)},
                        stdout=subprocess.DEVNULL)
+        missing = missing_options(cfg, obj / '.config', tree)
+        if missing:
+            sys.exit(f'series: after {p.name}, options that did not stick:\n' +
+                     '\n'.join(missing))
         res = subprocess.run(kmake + ['Image'], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         warnings = [line for line in res.stdout.splitlines()

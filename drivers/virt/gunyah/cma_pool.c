@@ -246,6 +246,30 @@ err_destroy_genpool:
 	return ret;
 }
 
+/* The kinds of misuse a pool warns about, once each: see pool_warn(). */
+enum pool_misuse {
+	POOL_MISUSE_DESTROY,
+	POOL_MISUSE_ZERO_ATOMIC,
+	POOL_MISUSE_FREE,
+	POOL_MISUSE_UNRESERVE,
+};
+
+/*
+ * Refuse misuse of @pool if @cond, warning once per pool and kind: once in
+ * a system with its one pool, as WARN_ONCE() would, and once in each pool a
+ * test makes, so that each expected warning can be told from another. The
+ * refusals themselves are counted every time (stats/invalid_free, ...).
+ * Evaluates to @cond.
+ */
+#define pool_warn(pool, misuse, cond, fmt, ...)				\
+({									\
+	bool __cond = !!(cond);						\
+									\
+	if (unlikely(__cond) && !test_and_set_bit(misuse, &(pool)->warned)) \
+		WARN(1, fmt, ##__VA_ARGS__);				\
+	unlikely(__cond);						\
+})
+
 /**
  * gunyah_pool_destroy() - tear down a pool set up by gunyah_pool_init()
  * @pool:	pool with nothing handed out
@@ -264,7 +288,8 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 	might_sleep();
 
 	gunyah_pool_drain(pool);
-	if (WARN_ONCE(atomic64_read(&pool->used) || pool->taken,
+	if (pool_warn(pool, POOL_MISUSE_DESTROY,
+		      atomic64_read(&pool->used) || pool->taken,
 		      "%s: cannot destroy with %lld bytes in use\n", pool->name,
 		      atomic64_read(&pool->used)))
 		return;
@@ -744,12 +769,14 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 
 	might_sleep_if(may_sleep);
 
-	if (order > GUNYAH_POOL_MAX_ORDER)
-		return -EINVAL;
-	if (WARN_ONCE(zero && !may_sleep,
+	/* Refusals are traced too, as every allocation is. */
+	if (order > GUNYAH_POOL_MAX_ORDER ||
+	    pool_warn(pool, POOL_MISUSE_ZERO_ATOMIC, zero && !may_sleep,
 		      "%s: __GFP_ZERO needs a gfp mask that may sleep\n",
-		      pool->name))
-		return -EINVAL;
+		      pool->name)) {
+		ret = -EINVAL;
+		goto out;
+	}
 
 	/* A block to be zeroed is counted once it is. */
 	pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
@@ -902,7 +929,8 @@ int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 
 	if (why) {
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_INVALID_FREE);
-		WARN_ONCE(1, "%s: refused to free %pa order %u: %s\n",
+		pool_warn(pool, POOL_MISUSE_FREE, true,
+			  "%s: refused to free %pa order %u: %s\n",
 			  pool->name, &phys, order, why);
 		trace_gunyah_pool_free(phys, order, -EINVAL);
 		return -EINVAL;
@@ -977,7 +1005,8 @@ int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes)
 		ret = 0;
 	}
 
-	WARN_ONCE(ret, "%s: refused to unreserve %zu bytes, only %llu reserved\n",
+	pool_warn(pool, POOL_MISUSE_UNRESERVE, ret,
+		  "%s: refused to unreserve %zu bytes, only %llu reserved\n",
 		  pool->name, bytes, committed);
 	trace_gunyah_pool_unreserve(bytes, committed, ret);
 	return ret;

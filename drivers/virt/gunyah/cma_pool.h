@@ -135,6 +135,7 @@ struct gunyah_pool_backing_ops {
  * @overcommit_ratio:	percent of @max_size that reservations may reach
  * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
  *			a pool without sysfs
+ * @warned:		the kinds of misuse already warned about, a bit each
  */
 struct gunyah_pool {
 	const char *name;
@@ -161,6 +162,7 @@ struct gunyah_pool {
 	unsigned int overcommit_ratio;
 
 	struct kernfs_node *free_kn;
+	unsigned long warned;
 };
 
 /**

@@ -1116,28 +1116,80 @@ static void gunyah_pool_test_public_api(struct kunit *test)
 	struct gunyah_pool *sys = test_sys_pool(test);
 	u64 allocs = test_stat(sys, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
 	u64 frees = test_stat(sys, GUNYAH_POOL_STAT_FREE);
+	size_t bytes = PAGE_SIZE << 2;
 	struct gunyah_pool_usage before, u;
-	phys_addr_t phys;
+	phys_addr_t phys, dirty;
+	u8 *va;
 
 	gunyah_pool_usage(sys, &before);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_reserve(SZ_1M), 0);
-	KUNIT_ASSERT_EQ(test, gunyah_pool_alloc(4, GFP_KERNEL | __GFP_ZERO, &phys), 0);
+
+	/*
+	 * __GFP_ZERO clears memory a previous owner dirtied: on one CPU, the
+	 * block just freed is the one its cache hands out next.
+	 */
+	migrate_disable();
+	KUNIT_EXPECT_EQ(test, gunyah_pool_alloc(2, GFP_KERNEL, &dirty), 0);
+	va = test_vmap(test, dirty, 2);
+	if (va) {
+		memset(va, 0xa5, bytes);
+		vunmap(va);
+	}
+	gunyah_pool_free(dirty, 2);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_alloc(2, GFP_KERNEL | __GFP_ZERO, &phys), 0);
+	migrate_enable();
+	KUNIT_EXPECT_EQ_MSG(test, phys, dirty, "not the block just freed");
+	va = test_vmap(test, phys, 2);
+	KUNIT_ASSERT_NOT_NULL(test, va);
+	KUNIT_EXPECT_TRUE_MSG(test, !memchr_inv(va, 0, bytes), "block not zeroed");
+	vunmap(va);
+
 	gunyah_pool_usage(sys, &u);
 	KUNIT_EXPECT_EQ(test, u.committed, before.committed + SZ_1M);
-	KUNIT_EXPECT_EQ(test, u.used, before.used + (PAGE_SIZE << 4));
+	KUNIT_EXPECT_EQ(test, u.used, before.used + bytes);
 	KUNIT_EXPECT_EQ(test, u.free, u.size - u.used);
 	KUNIT_EXPECT_GE(test, u.peak_used, u.used);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_alloc(GUNYAH_POOL_MAX_ORDER + 1,
-						GFP_KERNEL, &phys), -EINVAL);
-	gunyah_pool_free(phys, 4);
+						GFP_KERNEL, &dirty), -EINVAL);
+	gunyah_pool_free(phys, 2);
 	gunyah_pool_unreserve(SZ_1M);
+	/* The temporary mappings left no alias in the linear map. */
+	expect_unmapped(test, phys, bytes);
 
 	gunyah_pool_usage(sys, &u);
 	KUNIT_EXPECT_EQ(test, u.used, before.used);
 	KUNIT_EXPECT_EQ(test, u.committed, before.committed);
-	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_ALLOC_SUCCESS), allocs + 1);
-	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_FREE), frees + 1);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_ALLOC_SUCCESS), allocs + 2);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_FREE), frees + 2);
 	expect_valid(test, sys);
+}
+
+/*
+ * What the API answered a caller that came before the pool's initcall, as a
+ * driver probed from an earlier initcall would: a core_initcall is earlier
+ * than the subsys_initcall that publishes the pool.
+ */
+static int early_alloc_ret = 1, early_reserve_ret = 1;
+
+static int __init gunyah_pool_test_early_caller(void)
+{
+	phys_addr_t phys;
+
+	early_alloc_ret = gunyah_pool_alloc(0, GFP_KERNEL, &phys);
+	if (!early_alloc_ret)
+		gunyah_pool_free(phys, 0);
+	early_reserve_ret = gunyah_pool_reserve(PAGE_SIZE);
+	if (!early_reserve_ret)
+		gunyah_pool_unreserve(PAGE_SIZE);
+	return 0;
+}
+core_initcall(gunyah_pool_test_early_caller);
+
+static void gunyah_pool_test_before_initcall(struct kunit *test)
+{
+	test_sys_pool(test);
+	KUNIT_EXPECT_EQ(test, early_alloc_ret, -ENODEV);
+	KUNIT_EXPECT_EQ(test, early_reserve_ret, -ENODEV);
 }
 
 /* Put the system's tunables back when a reusable case ends. */
@@ -1522,6 +1574,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_not_in_linear_map),
 	KUNIT_CASE_PARAM(gunyah_pool_test_zeropad_boundary, zeropad_gen_params),
 	KUNIT_CASE(gunyah_pool_test_public_api),
+	KUNIT_CASE(gunyah_pool_test_before_initcall),
 #ifdef CONFIG_CMA
 	KUNIT_CASE(gunyah_pool_test_reusable_grow_shrink),
 	KUNIT_CASE(gunyah_pool_test_reusable_atomic_never_grows),

@@ -455,6 +455,34 @@ def has_option(objdir, option):
     return f'{option}=y' in (Path(objdir) / '.config').read_text().split('\n')
 
 
+TRACE_RE = re.compile(r'\s(gunyah_pool_\w+): (.*)$')
+
+
+def trace_events(b, name):
+    """The records trace_off dumped as NAME: [(event, {field: value})]."""
+    out = []
+    for line in b.dumps.get(name, []):
+        m = TRACE_RE.search(line.rstrip())
+        if m:
+            out.append((m[1], dict(kv.split('=', 1) for kv in m[2].split()
+                                   if '=' in kv)))
+    return out
+
+
+def trace_formats(b, name):
+    """{event: [field names]} from the format files trace_off dumped."""
+    out, event = {}, None
+    for line in b.dumps.get(name + '.fmt', []):
+        m = re.match(r'name: (\w+)', line)
+        if m:
+            event = m[1]
+            out[event] = []
+        m = re.search(r'field:[^;]*?(\w+)(\[\d*\])?;', line)
+        if m and event and not m[1].startswith('common_'):
+            out[event].append(m[1])
+    return out
+
+
 def kunit_results(b):
     """Parse the boot's KTAP with the tree's kunit_parser; the root Test."""
     sys.path.insert(0, str(TREE / 'tools' / 'testing' / 'kunit'))

@@ -12,11 +12,12 @@ mark() { echo "@@GPOOL $*" > /dev/kmsg; }
 # kv NAME VALUE: a named value for the host.
 kv() { mark "kv $1=$2"; }
 
-# dump NAME CMD...: every line CMD prints, in order, under NAME.
+# dump NAME CMD...: every line CMD prints, in order, under NAME (cut to
+# 900 bytes: /dev/kmsg refuses a record of more than 1 KiB).
 dump() {
 	_n=$1; shift
 	"$@" 2>&1 | while IFS= read -r _l; do
-		echo "@@GPOOL dump $_n|$_l" > /dev/kmsg
+		printf '@@GPOOL dump %s|%.900s\n' "$_n" "$_l" > /dev/kmsg
 	done
 }
 
@@ -64,4 +65,20 @@ leakscan() {
 		echo "kmemleak: $_l" > /dev/kmsg
 	done < $_k
 	kv kmemleak on
+}
+
+# trace_on: record the pool's tracepoints (tracefs), from an empty buffer.
+trace_on() {
+	echo > /sys/kernel/tracing/trace
+	echo 1 > /sys/kernel/tracing/events/gunyah_pool/enable
+}
+
+# trace_off NAME: stop recording; the records, and each event's format, go
+# to the host under NAME and NAME.fmt.
+trace_off() {
+	echo 0 > /sys/kernel/tracing/events/gunyah_pool/enable
+	dump "$1" grep ' gunyah_pool_' /sys/kernel/tracing/trace
+	for _e in /sys/kernel/tracing/events/gunyah_pool/*/format; do
+		dump "$1.fmt" grep -E '^name:|field:' "$_e"
+	done
 }

@@ -41,6 +41,26 @@ echo 0 > $D/alloc
 dump ps.low poolstat 1 2
 echo 1 > $D/free_all
 echo 0 > $P/low_watermark_bytes
+
+# From an empty pool, a known set of blocks: the free blocks per order and
+# the largest one against the layout, no vmalloc alias left by zeroing, and
+# each tracepoint's record in tracefs. 28 MiB low: the order-10 block
+# crosses it.
+echo 29360128 > $P/low_watermark_bytes
+trace_on
+for o in 0 3 10 0 5 2; do echo $o > $D/alloc; done
+echo "2 zero" > $D/alloc
+kv vmalloc_alias "$(grep -c pool_zero_block /proc/vmallocinfo || :)"
+dump layout cat $D/blocks
+dump fpo cat $D/free_per_order
+kv largest "$(cat $D/largest_free_block)"
+echo 11 > $D/alloc 2> /dev/null || :
+echo 65536 > $D/reserve
+echo 999999999999 > $D/reserve 2> /dev/null || :
+echo 65536 > $D/unreserve
+echo > $D/free_all
+trace_off trace
+echo 0 > $P/low_watermark_bytes
 '''
 
 
@@ -111,6 +131,81 @@ def test_workload_ends_empty(b):
     assert allocs > 100
     assert int(kv['after.stats/free']) == allocs
     assert int(kv['after.stats/invalid_free']) == 0
+
+
+def free_per_order(base, size, blocks, orders=11):
+    """What gunyah_pool_free_blocks() must say, computed apart: each run of
+    free pages cut into naturally aligned blocks of each order."""
+    pfn0, npages = base >> 12, size >> 12
+    busy = [False] * npages
+    for phys, order in blocks:
+        for i in range((phys - base) >> 12, ((phys - base) >> 12) + (1 << order)):
+            busy[i] = True
+    nr, i = [0] * orders, 0
+    while i < npages:
+        if busy[i]:
+            i += 1
+            continue
+        j = i
+        while j < npages and not busy[j]:
+            j += 1
+        for o in range(orders):
+            first = -(-(pfn0 + i) // (1 << o)) * (1 << o)
+            last = (pfn0 + j) // (1 << o) * (1 << o)
+            nr[o] += max(0, last - first) >> o
+        i = j
+    return nr
+
+
+def test_free_blocks_match_the_layout(b):
+    blocks = [(int(p, 16), int(o)) for p, o in
+              (line.split() for line in b.dumps['layout'])]
+    assert sorted(o for _, o in blocks) == [0, 0, 2, 2, 3, 5, 10]
+    want = free_per_order(BASE, SIZE, blocks)
+    got = [int(line.split()[1]) for line in b.dumps['fpo']]
+    assert got == want
+    assert int(b.kv['largest']) == 4096 << max(o for o in range(11) if want[o])
+
+
+def test_zeroing_leaves_no_vmalloc_alias(b):
+    # A zeroed block is held, and no mapping made to zero it is left.
+    assert b.kv['vmalloc_alias'] == '0'
+
+
+# Every tracepoint and its fields, as tracefs describes them.
+FIELDS = {
+    'gunyah_pool_alloc': ['order', 'gfp', 'phys', 'err'],
+    'gunyah_pool_free': ['phys', 'order', 'err'],
+    'gunyah_pool_reserve': ['bytes', 'committed', 'err'],
+    'gunyah_pool_unreserve': ['bytes', 'committed', 'err'],
+    'gunyah_pool_grow': ['phys', 'size', 'err'],
+    'gunyah_pool_shrink': ['phys', 'size', 'err'],
+    'gunyah_pool_low_watermark': ['free', 'low'],
+}
+
+
+def test_tracepoints_record_what_happened(b):
+    assert harness.trace_formats(b, 'trace') == FIELDS
+    ev = harness.trace_events(b, 'trace')
+    blocks = sorted((int(p, 16), int(o)) for p, o in
+                    (line.split() for line in b.dumps['layout']))
+    allocs = [f for e, f in ev if e == 'gunyah_pool_alloc']
+    assert sorted((int(f['phys'], 16), int(f['order'])) for f in allocs
+                  if f['err'] == '0') == blocks
+    assert [f['order'] for f in allocs if f['err'] != '0'] == ['11']
+    assert [f['err'] for f in allocs if f['order'] == '11'] == ['-22']
+    assert sum('__GFP_ZERO' in f['gfp'] for f in allocs) == 1
+    frees = [f for e, f in ev if e == 'gunyah_pool_free']
+    assert sorted((int(f['phys'], 16), int(f['order'])) for f in frees) == blocks
+    assert all(f['err'] == '0' for f in frees)
+    res = [(f['bytes'], f['committed'], f['err']) for e, f in ev
+           if e == 'gunyah_pool_reserve']
+    assert res == [('65536', '65536', '0'), ('999999999999', '65536', '-12')]
+    assert [(f['bytes'], f['committed'], f['err']) for e, f in ev
+            if e == 'gunyah_pool_unreserve'] == [('65536', '0', '0')]
+    low = [f for e, f in ev if e == 'gunyah_pool_low_watermark']
+    assert len(low) == 1 and low[0]['low'] == str(28 << 20)
+    assert int(low[0]['free']) < 28 << 20
 
 
 def test_no_leaks(b, lane):

@@ -4,6 +4,8 @@ kernel's own KASAN and KFENCE tests have them: each tool is made to report
 once (CONFIG_GUNYAH_POOL_PROVOKE's debugfs file "provoke"), in a boot of
 the lane that has it, and the harness must fail that boot and name the tool.
 A lane whose tool cannot be shown to fire proves nothing by passing."""
+import subprocess
+
 import pytest
 
 from gpool import harness
@@ -40,3 +42,20 @@ def test_tool_fires_and_fails_the_boot(request, tool):
     assert b.detectors == {tool}, b.splats
     with pytest.raises(harness.HarnessError, match=rf'\({tool}\)'):
         b.check()
+
+
+def test_kcsan_instruments_every_object_of_the_pool(request):
+    """The kcsan lane instruments only the pool's objects (and genalloc):
+    each must call into KCSAN, or a race in it goes unseen."""
+    if 'kcsan' not in request.config.getoption('lanes').split(','):
+        pytest.skip('the kcsan lane is not among the lanes')
+    objdir = harness.kernel('kcsan') / 'drivers' / 'virt' / 'gunyah'
+    sources = sorted(p.stem for p in (harness.TOP / 'drivers/virt/gunyah').glob('*.c'))
+    blind = []
+    for name in sources + ['../../../lib/genalloc']:
+        obj = objdir / f'{name}.o'
+        out = subprocess.run(['aarch64-linux-gnu-nm', '-u', obj], text=True,
+                             stdout=subprocess.PIPE, check=True).stdout
+        if '__tsan_' not in out:
+            blind.append(name)
+    assert not blind, f'not instrumented: {blind}'

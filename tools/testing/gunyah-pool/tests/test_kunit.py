@@ -14,11 +14,36 @@ SOURCE = harness.TOP / 'drivers' / 'virt' / 'gunyah' / 'cma_pool_test.c'
 CASES = re.findall(r'KUNIT_CASE(?:_PARAM|_SLOW)?\((gunyah_pool_test_\w+)',
                    SOURCE.read_text())
 
-# Warnings the suite provokes on purpose: misuse is refused with WARN_ONCE.
-EXPECTED = [
-    r'WARNING: CPU: \d+ PID: \d+ at drivers/virt/gunyah/cma_pool\.c:\d+ '
-    r'(gunyah_pool_block_alloc|gunyah_pool_block_free|gunyah_pool_uncommit)\+',
-]
+# Warnings the suite provokes on purpose, by case: misuse is refused with a
+# warning once per pool and kind, and each of these cases misuses a pool of
+# its own in one way. Nothing else may warn.
+PROVOKED = {
+    'gunyah_pool_test_zero_atomic_refused': 'gunyah_pool_block_alloc',
+    'gunyah_pool_test_bad_free': 'gunyah_pool_block_free',
+    'gunyah_pool_test_double_free': 'gunyah_pool_block_free',
+    'gunyah_pool_test_unreserve_too_much': 'gunyah_pool_uncommit',
+    'gunyah_pool_test_region_at_zero': 'gunyah_pool_block_free',
+}
+WARNING = (r'WARNING: CPU: \d+ PID: \d+ at drivers/virt/gunyah/cma_pool\.c:\d+ '
+           r'(gunyah_pool_block_alloc|gunyah_pool_block_free|gunyah_pool_uncommit)\+')
+EXPECTED = [WARNING]
+CASE_END = re.compile(r'^\s*(?:not )?ok \d+ (gunyah_pool_test_\w+)')
+
+
+def warnings_by_case(log):
+    """{case: [functions that warned while it ran]}, and the warnings no
+    case result followed."""
+    seen, pending = {}, []
+    for line in log.splitlines():
+        m = re.search(WARNING, line)
+        if m:
+            pending.append(m[1])
+            continue
+        m = CASE_END.match(line)
+        if m and pending:
+            seen[m[1]] = pending
+            pending = []
+    return seen, pending
 
 
 # The suite runs against a no-map and a reusable system pool, the reusable
@@ -55,6 +80,15 @@ def test_suite_passes(suite):
     assert suite.status.name == 'SUCCESS', suite.log
     reported = {t.name for t in suite.subtests}
     assert reported == set(CASES), f'unexpected or missing: {reported ^ set(CASES)}'
+
+
+def test_each_expected_warning_once_per_case(suite):
+    seen, stray = warnings_by_case(suite.boot.log)
+    assert not stray, f'warnings after the last case: {stray}'
+    ran = {t.name for t in suite.subtests if t.status.name == 'SUCCESS'}
+    want = {case: [func] for case, func in PROVOKED.items() if case in ran}
+    assert len(want) >= 4, f'the provoking cases did not run: {ran}'
+    assert seen == want
 
 
 @pytest.mark.parametrize('case', CASES)

@@ -32,6 +32,7 @@ wait_until() {
 free_b() { cat $P/free_bytes; }
 
 state boot
+trace_on
 # GFP_NOWAIT never grows the pool; GFP_KERNEL grows it by one chunk.
 try nowait sh -c "echo '0 nowait' > $D/alloc"
 state nowait
@@ -76,6 +77,32 @@ state eatgrow
 kill $pid; wait $pid || :
 echo > $D/free_all
 state end
+
+# Bounds. Never grown above max_size_bytes: with 8 MiB, a third 4 MiB
+# block is refused. Never shrunk below min_size_bytes: with 8 MiB and the
+# high watermark 0, 8 MiB stay. Emptied, then a growth CMA refuses is
+# counted and traced.
+echo 0 > $P/high_watermark_bytes
+echo 67108864 > $P/high_watermark_bytes
+echo 8388608 > $P/max_size_bytes
+for i in 1 2 3; do try "max.alloc$i" sh -c "echo 10 > $D/alloc"; done
+state max
+echo > $D/free_all
+echo 67108864 > $P/max_size_bytes
+echo 8388608 > $P/min_size_bytes
+echo 0 > $P/high_watermark_bytes
+state min
+echo 0 > $P/min_size_bytes
+echo 0 > $P/high_watermark_bytes
+echo 67108864 > $P/high_watermark_bytes
+state empty
+F=$D/fail_cma
+echo 0 > $F/verbose; echo 1 > $F/interval; echo 1 > $F/times
+echo 100 > $F/probability
+try growfail.alloc sh -c "echo 0 > $D/alloc"
+echo 0 > $F/probability
+state growfail
+trace_off trace
 '''
 
 
@@ -166,6 +193,44 @@ def test_idle_region_serves_movable_pages(b):
     assert n(b, 'eatgrow.size_bytes') == CHUNK
     assert b.kv['eatgrow.validate'] == 'ok'
     assert b.kv['end.validate'] == 'ok'
+
+
+def test_never_above_max_nor_below_min(b):
+    assert [b.kv[f'max.alloc{i}'] for i in (1, 2, 3)] == ['0', '0', '1']
+    assert n(b, 'max.size_bytes') == 8 * MiB == n(b, 'max.max_size_bytes')
+    assert n(b, 'max.stats/alloc_fail') == n(b, 'end.stats/alloc_fail') + 1
+    # Not a failed growth: at max_size_bytes the pool does not try.
+    assert n(b, 'max.stats/grow_fail') == n(b, 'end.stats/grow_fail')
+    assert n(b, 'min.size_bytes') == 8 * MiB == n(b, 'min.min_size_bytes')
+    assert n(b, 'min.high_watermark_bytes') == 0
+    assert n(b, 'empty.size_bytes') == 0
+    assert b.kv['min.validate'] == 'ok' and b.kv['empty.validate'] == 'ok'
+
+
+def test_failed_growth_counted(b):
+    assert b.kv['growfail.alloc'] == '1'
+    assert n(b, 'growfail.size_bytes') == 0
+    assert n(b, 'growfail.stats/grow_fail') == n(b, 'empty.stats/grow_fail') + 1
+    assert n(b, 'growfail.stats/alloc_fail') == n(b, 'empty.stats/alloc_fail') + 1
+    assert n(b, 'growfail.cma_alloc') == n(b, 'empty.cma_alloc')
+
+
+def test_grow_and_shrink_traced(b):
+    ev = harness.trace_events(b, 'trace')
+    grow = [f for e, f in ev if e == 'gunyah_pool_grow']
+    shrink = [f for e, f in ev if e == 'gunyah_pool_shrink']
+    end = 'growfail'
+    ok = [g for g in grow if g['err'] == '0']
+    assert len(ok) == n(b, f'{end}.stats/grow') > 0
+    assert len(shrink) == n(b, f'{end}.stats/shrink') > 0
+    assert [g['err'] for g in grow if g['err'] != '0'] == ['-12'] * n(b, f'{end}.stats/grow_fail')
+    for f in ok + shrink:
+        assert f['err'] == '0'
+        chunk = int(f['chunk'], 16)
+        assert REGION <= chunk < REGION + CAP and chunk % CHUNK == 0, f
+        assert int(f['size']) % CHUNK == 0
+    # Sizes step by a chunk: up on a growth, down on a shrink.
+    assert all(int(g['size']) >= CHUNK for g in ok)
 
 
 # The linear map as ptdump shows it, at boot, before the pool holds anything.
