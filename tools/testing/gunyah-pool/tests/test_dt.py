@@ -50,6 +50,8 @@ dump iomem cat /proc/iomem
 rc=0; poolstat > /dev/null 2> /tmp/poolstat.err || rc=$?
 kv poolstat_rc $rc
 kv poolstat_err "$(cat /tmp/poolstat.err)"
+kv memtotal "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+kv cmatotal "$(awk '/^CmaTotal:/ { print $2 }' /proc/meminfo)"
 '''
 
 
@@ -67,6 +69,16 @@ def refused(b):
     """The pool's refusal messages in a boot, without the prefix."""
     return [r.split('gunyah_pool: ', 1)[1].strip()
             for r in b.lines(r'^gunyah_pool: .*refused')]
+
+
+DISABLED = [(0x50000000, 0x2000000, 'no-map;\n\t\t\tstatus = "disabled";')]
+RAM = (0x40000000, 0x40000000 + (harness.MEMORY_MB << 20))
+
+
+def baseline(lane, tmp_path):
+    """The same board with the node disabled: no pool, nothing reserved."""
+    return harness.boot('dt-disabled', SCRIPT, overlay=overlay(tmp_path, DISABLED),
+                        lane=lane)
 
 
 @pytest.mark.parametrize('case', CASES)
@@ -101,6 +113,16 @@ def test_malformed_node(case, lane, tmp_path):
                 lo, hi = (int(x, 16) for x in rng.split('-'))
                 if name == 'System RAM':
                     assert not lo <= base <= hi, line
+        # Any other refused region in RAM is given back to the page
+        # allocator whole: the kernel has as much memory as with the node
+        # disabled (give or take the device tree's own pages). A no-map one
+        # is kept out whole.
+        addr, size, flags = nodes[0]
+        if size and RAM[0] <= addr and addr + size <= RAM[1]:
+            lost = int(baseline(lane, tmp_path).kv['memtotal']) - int(b.kv['memtotal'])
+            kept = size // 1024 if 'no-map' in flags else 0
+            assert abs(lost - kept) <= 64, (lost, kept)
+            assert b.kv['cmatotal'] == '0'
 
 
 # A region the kernel places: 16 MiB (no-map) or 8 MiB (reusable) somewhere
@@ -176,9 +198,7 @@ def test_unplaceable_region_is_refused(lane, tmp_path):
 
 
 def test_disabled_node_is_ignored(lane, tmp_path):
-    nodes = [(0x50000000, 0x2000000, 'no-map;\n\t\t\tstatus = "disabled";')]
-    b = harness.boot('dt-disabled', SCRIPT, overlay=overlay(tmp_path, nodes),
-                     lane=lane)
+    b = baseline(lane, tmp_path)
     assert not b.lines(r'gunyah_pool'), b.lines(r'gunyah_pool')
     assert b.kv['sysfs'] == 'absent'
     # Not reserved either: the memory is System RAM like any other.
@@ -220,3 +240,5 @@ def test_placed_reusable_needs_rodata_full(lane, tmp_path):
     assert refused(b) == ['gunyah-pool: refused: reusable mode needs the region '
                           'mapped with pages: rodata=full, or a region with a reg']
     assert b.kv['sysfs'] == 'absent'
+    # Linux keeps it, as a CMA area for movable pages.
+    assert int(b.kv['cmatotal']) == size // 1024

@@ -289,3 +289,40 @@ state freed
     assert b.kv['freed.validate'] == 'ok'
     # Each expected warning appeared, once.
     assert len(b.lines(r'WARNING: .* __pkvm_destroy_hyp_vm')) == 1
+
+
+def test_demo_command(lane):
+    """The README's demo, run as a user runs it: it succeeds, its table is
+    what the guest read from sysfs at each point, and the books in it add
+    up; its verdict line says what the stray reads did."""
+    import subprocess
+    res = subprocess.run([harness.TOP / 'scripts/gunyah-pool/demo'],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=900)
+    out = res.stdout
+    (harness.out_dir() / 'demo.txt').write_text(out)
+    assert res.returncode == 0, out[-3000:]
+    # The guest's own record of sysfs, from the demo's console log.
+    b = harness.Boot('demo', harness.out_dir('demo-pkvm'), [])
+    b.log = (b.dir / 'console.log').read_text(errors='replace')
+    harness._parse(b, [r'.'])
+    phases = ['before', 'during', 'after']
+    table = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) == 4 and re.fullmatch(r'(stats/)?[a-z_]+', cells[0]):
+            table[cells[0]] = dict(zip(phases, cells[1:]))
+    assert len(table) >= 21, out
+    for row, vals in table.items():
+        for p in phases:
+            assert vals[p] == b.kv[f'{p}.{row}'], (row, p)
+    n = {p: {r: int(v[p]) for r, v in table.items() if v[p].isdigit()} for p in phases}
+    for p in phases:
+        assert n[p]['free_bytes'] == n[p]['size_bytes'] - n[p]['used_bytes'], p
+    assert n['during']['used_bytes'] > n['before']['used_bytes']
+    assert n['after']['used_bytes'] == n['before']['used_bytes']
+    assert n['after']['committed_bytes'] == n['before']['committed_bytes']
+    assert re.search(r'stock pKVM \(page allocator\)\s+.*nVHE hyp BUG at', out), out
+    m = re.search(r'(\d+) donated pages read: (\d+) -EFAULT', out)
+    assert m and int(m[1]) > 0 and m[1] == m[2], out
+    assert re.search(r'validator: ok', out)
