@@ -898,7 +898,6 @@ DEFINE_SHOW_ATTRIBUTE(misc);
 static DEFINE_MUTEX(provoke_a);
 static DEFINE_MUTEX(provoke_b);
 static unsigned long provoke_racy;
-static int * volatile provoke_null;
 
 static noinline void provoke_kasan(void)
 {
@@ -914,8 +913,10 @@ static noinline void provoke_kasan(void)
 
 static noinline void provoke_ubsan(void)
 {
-	volatile unsigned int shift = BITS_PER_LONG;
+	unsigned int shift = BITS_PER_LONG;
 	unsigned long one = 1;
+
+	OPTIMIZER_HIDE_VAR(shift);
 
 	pr_info("provoke: ubsan: shifting a long by its width\n");
 	pr_info("provoke: shifted %lu\n", one << shift);
@@ -976,8 +977,11 @@ static noinline void provoke_leak(void)
 
 static noinline void provoke_oops(void)
 {
+	int *p = NULL;
+
+	OPTIMIZER_HIDE_VAR(p);
 	pr_info("provoke: oops: reading through a NULL pointer\n");
-	pr_info("provoke: read %d\n", READ_ONCE(*provoke_null));
+	pr_info("provoke: read %d\n", READ_ONCE(*p));
 }
 
 static const struct {
