@@ -12,9 +12,6 @@ MiB = 1 << 20
 CHUNK = 4 * MiB
 CAP = 64 * MiB
 OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
-# Enough RAM to hold the region (it ends 320 MiB into RAM) and little more:
-# the idle-region test faults in all free memory, slowly under debug_pagealloc.
-MEMORY_MB = 384
 AREA = 'gunyah-pool@50000000'
 
 SCRIPT = r'''
@@ -116,7 +113,7 @@ def b(lane, request):
     return harness.boot('reusable' + ('' if request.param == 'full' else '-rodata-on'),
                         SCRIPT.replace('@AREA@', AREA), overlay=OVERLAY, lane=lane,
                         timeout=120, append=f'rodata={request.param}',
-                        leakscan=True, mem=MEMORY_MB)
+                        leakscan=True)
 
 
 def n(b, key):
