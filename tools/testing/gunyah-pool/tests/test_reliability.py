@@ -32,15 +32,25 @@ for f in $D/fail_*; do echo 0 > $f/verbose; done
 # The pool's state a failed step must leave as it found it: its books,
 # its blocks, every tunable. The peak only where it is the step's subject:
 # a block taken for a failed allocation was out of the pool for a moment,
-# and the peak may say so.
+# and the peak may say so. Read with shell builtins only, into STATE: a
+# sweep reads it twice per step, and a fork is slow under KASAN.
+lines() {	# lines FILE: its line count, into v
+	v=0
+	while read -r _l; do v=$((v + 1)); done < $1
+}
 state() {
-	s="used=$(cat $P/used_bytes) committed=$(cat $P/committed_bytes)"
-	for f in @RW@; do s="$s ${f%_bytes}=$(cat $P/$f)"; done
-	if [ -n "${PEAK:-}" ]; then s="$s peak=$(cat $P/peak_used_bytes)"; fi
-	s="$s size=$(cat $P/size_bytes) blocks=$(wc -l < $D/blocks)"
-	s="$s vms=$(wc -l < $D/vms) valid=$(cat $D/validate)"
-	[ -d $C ] && s="$s cma=$(( $(cat $C/alloc_pages_success) - $(cat $C/release_pages_success) ))"
-	echo "$s"
+	STATE=
+	for f in used_bytes committed_bytes @RW@ size_bytes; do
+		read -r v < $P/$f; STATE="$STATE ${f%_bytes}=$v"
+	done
+	if [ -n "${PEAK:-}" ]; then read -r v < $P/peak_used_bytes; STATE="$STATE peak=$v"; fi
+	lines $D/blocks; STATE="$STATE blocks=$v"
+	lines $D/vms; STATE="$STATE vms=$v"
+	read -r v < $D/validate; STATE="$STATE valid=$v"
+	if [ -d $C ]; then
+		read -r a < $C/alloc_pages_success; read -r v < $C/release_pages_success
+		STATE="$STATE cma=$((a - v))"
+	fi
 }
 
 # sweep NAME FILE DATA UNDO: fail the Nth fault point of the step for
@@ -49,10 +59,10 @@ state() {
 sweep() {
 	n=1; bad=0; injected=0
 	while [ $n -le 300 ]; do
-		before=$(state)
+		state; before=$STATE
 		r=$($H failnth $n $2 "$3")
 		case "$r" in ok:*) eval "$4" ;; esac
-		after=$(state)
+		state; after=$STATE
 		if [ "$before" != "$after" ]; then
 			bad=$((bad + 1))
 			mark "sweep $1 n=$n result=$r before=[$before] after=[$after]"
@@ -105,7 +115,7 @@ if [ "$(cat $P/mode)" = reusable ]; then
 	echo 67108864 > $P/high_watermark_bytes
 	echo 0 > $P/min_size_bytes
 fi
-kv sweep.end "$(state)"
+state; kv sweep.end "$STATE"
 # What the sweeps leaked, before the stress runs (the harness scans again
 # after the soak).
 leakscan
@@ -132,7 +142,7 @@ for f in $D/fail_*; do
 	echo 0 > $f/probability
 	kv "soak.injected.${f##*/}" $((TIMES - $(cat $f/times)))
 done
-kv soak.end "$(state)"
+state; kv soak.end "$STATE"
 kv counters "$(cat $D/counters)"
 '''
 
