@@ -181,18 +181,29 @@ int gunyah_pool_reusable_grow(struct gunyah_pool_reusable *r)
 		ret = gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES);
 	if (ret)
 		goto err_map;
-
+grown:
 	__set_bit(pool_chunk_of(pool, phys), r->held);
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
 	trace_gunyah_pool_grow(phys, u.held + GUNYAH_POOL_CHUNK_BYTES, 0);
 	return 0;
 
 err_map:
-	if (pool_map_chunk(r, page)) {
-		pool_quarantine(r, page);
-	} else {
+	switch (pool_map_chunk(r, page)) {
+	case 0:
 		pool_chunk_offline(page, false);
 		cma_release(r->cma, page, GUNYAH_POOL_CHUNK_PAGES);
+		break;
+	case -EIO:
+		pool_quarantine(r, page);
+		break;
+	default:
+		/*
+		 * Not mapped again, and wholly out of the linear map: just
+		 * what the pool wants of a chunk. It is grown after all.
+		 */
+		if (!gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES))
+			goto grown;
+		pool_quarantine(r, page);
 	}
 out_fail:
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW_FAIL);

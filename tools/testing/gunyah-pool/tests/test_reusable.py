@@ -102,6 +102,18 @@ echo 100 > $F/probability
 try growfail.alloc sh -c "echo 0 > $D/alloc"
 echo 0 > $F/probability
 state growfail
+# A growth whose unmap fails, and whose mapping back fails too: the chunk is
+# wholly out of the linear map still, so the pool keeps it, and nothing is
+# quarantined.
+for f in $D/fail_unmap $D/fail_remap; do
+	echo 0 > $f/verbose; echo 1 > $f/interval; echo 1 > $f/times
+	echo 100 > $f/probability
+done
+try double.alloc sh -c "echo 0 > $D/alloc"
+echo 0 > $D/fail_unmap/probability; echo 0 > $D/fail_remap/probability
+state double
+kv double.counters "$(cat $D/counters)"
+echo > $D/free_all
 trace_off trace
 '''
 
@@ -215,11 +227,19 @@ def test_failed_growth_counted(b):
     assert n(b, 'growfail.cma_alloc') == n(b, 'empty.cma_alloc')
 
 
+def test_unmapped_chunk_kept_when_it_cannot_be_mapped_back(b):
+    assert b.kv['double.alloc'] == '0'
+    assert n(b, 'double.size_bytes') == CHUNK
+    assert n(b, 'double.stats/grow') == n(b, 'growfail.stats/grow') + 1
+    assert 'quarantined=0' in b.kv['double.counters']
+    assert b.kv['double.validate'] == 'ok'
+
+
 def test_grow_and_shrink_traced(b):
     ev = harness.trace_events(b, 'trace')
     grow = [f for e, f in ev if e == 'gunyah_pool_grow']
     shrink = [f for e, f in ev if e == 'gunyah_pool_shrink']
-    end = 'growfail'
+    end = 'double'
     ok = [g for g in grow if g['err'] == '0']
     assert len(ok) == n(b, f'{end}.stats/grow') > 0
     assert len(shrink) == n(b, f'{end}.stats/shrink') > 0

@@ -91,6 +91,17 @@ for f in $P/* $P/stats/*; do
 done
 '''
 
+# The bad inputs (@BAD@), in one process; the values before and after.
+BAD_INPUTS = r'''
+snap bad0
+cat > /tmp/bad <<'EOF'
+@BAD@
+EOF
+dump bad $H batch /tmp/bad
+snap bad1
+kv validate.bad "$(cat $D/validate)"
+'''
+
 SCRIPT = FILES + r'''
 snap before
 # State for the bad inputs (see SEMANTIC).
@@ -99,14 +110,7 @@ echo 25165824 > $D/reserve
 echo 524288 > $P/min_size_bytes
 echo 16777216 > $P/high_watermark_bytes
 echo 1048576 > $P/low_watermark_bytes
-snap bad0
-cat > /tmp/bad <<'EOF'
-@BAD@
-EOF
-dump bad $H batch /tmp/bad
-snap bad1
-kv validate.bad "$(cat $D/validate)"
-
+''' + BAD_INPUTS + r'''
 # Read-only files refuse writers; writable ones refuse non-root writers.
 for f in @RO@; do kv "ro.$f" "$($H write $P/$f 0)"; done
 for f in @STATS@; do kv "ro.stats/$f" "$($H write $P/stats/$f 0)"; done
@@ -206,15 +210,7 @@ def b(lane):
 
 
 # A reusable pool: the same files, and the same text refused.
-REUSABLE_SCRIPT = FILES + r'''
-snap bad0
-cat > /tmp/bad <<'EOF'
-@BAD@
-EOF
-dump bad $H batch /tmp/bad
-snap bad1
-kv validate.bad "$(cat $D/validate)"
-'''
+REUSABLE_SCRIPT = FILES + BAD_INPUTS
 SYNTAX_BAD = [c for c in BAD if c[1] in SYNTAX]
 
 
