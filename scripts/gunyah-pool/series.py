@@ -182,7 +182,9 @@ map, runs a workload that models VM lifecycles in place of the drivers,
 and a seeded multi-thread stress that checks each thread's books against
 the pool's counters. CONFIG_GUNYAH_POOL_FAULT_INJECTION adds a fault
 point to every step that can fail, driven through fail_*/ and
-/proc/<pid>/fail-nth.''',
+/proc/<pid>/fail-nth. CONFIG_GUNYAH_POOL_PROVOKE, for test kernels only,
+adds a "provoke" file that makes KASAN, UBSAN, lockdep, KCSAN, kmemleak
+or an Oops report once, the positive controls of the test suite.''',
         'files': [G + 'cma_pool_debug.c'],
         'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_DEBUG\n.*?(?=\nconfig GUNYAH_POOL_BENCH\n)'],
                  G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_DEBUG\)[^\n]*\n'],

@@ -259,15 +259,16 @@ enum pool_misuse {
  * a system with its one pool, as WARN_ONCE() would, and once in each pool a
  * test makes, so that each expected warning can be told from another. The
  * refusals themselves are counted every time (stats/invalid_free, ...).
- * Evaluates to @cond.
+ * Evaluates to !!@cond.
  */
 #define pool_warn(pool, misuse, cond, fmt, ...)				\
 ({									\
-	bool __cond = !!(cond);						\
+	bool __pw_cond = !!(cond);					\
 									\
-	if (unlikely(__cond) && !test_and_set_bit(misuse, &(pool)->warned)) \
+	if (unlikely(__pw_cond) &&					\
+	    !test_and_set_bit(misuse, &(pool)->warned))			\
 		WARN(1, fmt, ##__VA_ARGS__);				\
-	unlikely(__cond);						\
+	__pw_cond;							\
 })
 
 /**

@@ -936,28 +936,35 @@ static noinline void provoke_lockdep(void)
 	mutex_unlock(&provoke_b);
 }
 
+/* Plain increments for a second, then wait to be stopped. */
 static int provoke_racer(void *unused)
 {
-	while (!kthread_should_stop())
+	unsigned long end = jiffies + HZ;
+
+	while (time_before(jiffies, end))
 		provoke_racy++;
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(1);
 	return 0;
 }
 
-/* Plain increments of one word from two CPUs for a second. */
+/* Plain increments of one word from two CPUs at once. */
 static noinline void provoke_kcsan(void)
 {
 	struct task_struct *t[2];
 	unsigned int i;
 
+	if (num_online_cpus() < ARRAY_SIZE(t))
+		return;
 	pr_info("provoke: kcsan: plain writes to one word from two CPUs\n");
 	for (i = 0; i < ARRAY_SIZE(t); i++) {
 		t[i] = kthread_create(provoke_racer, NULL, "gpool-race/%u", i);
 		if (IS_ERR(t[i]))
 			break;
-		kthread_bind(t[i], i % num_online_cpus());
+		kthread_bind(t[i], cpumask_nth(i, cpu_online_mask));
 		wake_up_process(t[i]);
 	}
-	msleep(1000);
+	msleep(1100);
 	while (i--)
 		kthread_stop(t[i]);
 }
@@ -1003,7 +1010,7 @@ static ssize_t provoke_write(struct file *file, const char __user *ubuf,
 	unsigned int i;
 
 	if (IS_ERR(cmd))
-		return PTR_ERR(no_free_ptr(cmd));
+		return PTR_ERR(cmd);
 	for (i = 0; i < ARRAY_SIZE(provocations); i++) {
 		if (sysfs_streq(cmd, provocations[i].name)) {
 			provocations[i].fn();

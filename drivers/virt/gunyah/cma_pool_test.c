@@ -1119,7 +1119,7 @@ static void gunyah_pool_test_public_api(struct kunit *test)
 	size_t bytes = PAGE_SIZE << 2;
 	struct gunyah_pool_usage before, u;
 	phys_addr_t phys, dirty;
-	u8 *va;
+	u8 *va = NULL;
 	int ret;
 
 	gunyah_pool_usage(sys, &before);
@@ -1132,7 +1132,12 @@ static void gunyah_pool_test_public_api(struct kunit *test)
 	migrate_disable();
 	ret = gunyah_pool_alloc(2, GFP_KERNEL, &dirty);
 	if (!ret) {
-		va = test_vmap(test, dirty, 2);
+		struct page *pages[4];
+		unsigned int i;
+
+		for (i = 0; i < ARRAY_SIZE(pages); i++)
+			pages[i] = phys_to_page(dirty + i * PAGE_SIZE);
+		va = vmap(pages, ARRAY_SIZE(pages), VM_MAP, PAGE_KERNEL);
 		if (va) {
 			memset(va, 0xa5, bytes);
 			vunmap(va);
@@ -1142,6 +1147,7 @@ static void gunyah_pool_test_public_api(struct kunit *test)
 	}
 	migrate_enable();
 	KUNIT_ASSERT_EQ(test, ret, 0);
+	KUNIT_ASSERT_NOT_NULL_MSG(test, va, "could not dirty the block");
 	KUNIT_EXPECT_EQ_MSG(test, phys, dirty, "not the block just freed");
 	va = test_vmap(test, phys, 2);
 	KUNIT_ASSERT_NOT_NULL(test, va);

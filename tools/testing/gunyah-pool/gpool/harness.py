@@ -84,6 +84,8 @@ def detector(line):
         if re.search(pattern, line):
             return name
     return 'splat'
+
+
 MARK_RE = re.compile(r'@@GPOOL (.*?)\r?$')
 
 

@@ -38,10 +38,12 @@ on_exit() {
 	[ "$1" = 0 ] || mark "failed rc=$1 line=$2"
 }
 
-# leakclear: forget what kmemleak has seen so far (the harness runs it
-# before a script whose leaks it scans for).
+# leakclear: scan, then forget what the scan found (clear greys only the
+# objects a scan has reported): what boot leaked is not the script's. The
+# harness runs it before a script whose leaks it scans for.
 leakclear() {
 	if [ -e /sys/kernel/debug/kmemleak ]; then
+		echo scan > /sys/kernel/debug/kmemleak
 		echo clear > /sys/kernel/debug/kmemleak
 	fi
 }

@@ -210,11 +210,10 @@ def test_soak_with_faults_loses_nothing(b, lane):
                  ', '.join(f'{k}={v}' for k, v in sorted(injected.items())))
     assert r['err'] == '0' and r['books'] == 'ok' and r['validate'] == 'ok'
     assert int(r['done']) == int(r['ops']) // 4 * 4
-    # The pool's own fault points fired (zeroing in every pool, taking from
-    # CMA in a reusable one), and allocations were refused for them.
+    # The pool's own fault points fired (zeroing, thousands of times; the
+    # reusable pool's few growths meet theirs by chance, and the sweeps
+    # above show that each fires), and allocations were refused for them.
     assert injected['fail_zero'] > 0, injected
-    if 'cma=' in b.kv['soak.end']:
-        assert injected['fail_cma'] > 0, injected
     assert int(r['fails']) > 0
     end = fields(b.kv['soak.end'])
     assert end['used'] == '0' and end['committed'] == '0' and end['valid'] == 'ok'

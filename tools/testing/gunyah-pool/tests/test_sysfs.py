@@ -180,8 +180,8 @@ done; echo "$ok $busy $other" > /tmp/writer2) 2>/dev/null &
 (bad=0; n=0; while [ ! -e /tmp/stop ]; do
 	read v < $D/validate; [ "$v" = ok ] || bad=$((bad + 1)); n=$((n + 1))
 done; echo "$bad $n" > /tmp/readers) &
-echo "20 6 400 99" > $D/workload 2>/dev/null
-kv racer.workload "$(cat $D/workload)"
+rc=0; echo "20 6 400 99" > $D/workload || rc=$?
+kv racer.workload "$(cat $D/workload) rc=$rc"
 touch /tmp/stop
 wait
 kv racer.readers "$(cat /tmp/readers)"
@@ -272,8 +272,9 @@ def check_bad(b, cases):
     assert len(rows) == len(cases), 'the helper did not run every case'
     before = {f: b.kv[f'bad0.{f}'] for f in RW}
     wrong = []
-    for (f, data, want), row in zip(cases, rows):
+    for i, ((f, data, want), row) in enumerate(zip(cases, rows)):
         idx, got, value, wrote = row.split(' ')
+        assert int(idx) == i, row
         if wrote != sent(data):
             wrong.append(f'{f} <- {data[:30]!r}: the helper wrote {wrote}, '
                          f'not {sent(data)}')
@@ -358,6 +359,7 @@ def test_poll_woken_by_low_watermark_only(b):
 
 def test_writers_race_the_workload(b):
     assert 'err=0' in b.kv['racer.workload'], b.kv['racer.workload']
+    assert b.kv['racer.workload'].endswith(' rc=0'), b.kv['racer.workload']
     bad, reads = (int(x) for x in b.kv['racer.readers'].split())
     assert reads > 0 and bad == 0, f'{bad} of {reads} validator reads failed'
     for w, per_round in (('writer1', 4), ('writer2', 5)):
