@@ -936,13 +936,18 @@ static noinline void provoke_lockdep(void)
 	mutex_unlock(&provoke_b);
 }
 
-/* Plain increments for a second, then wait to be stopped. */
+/*
+ * Plain increments for a second, then wait to be stopped. cpu_relax() is a
+ * compiler barrier: each increment loads and stores the word.
+ */
 static int provoke_racer(void *unused)
 {
 	unsigned long end = jiffies + HZ;
 
-	while (time_before(jiffies, end))
+	while (time_before(jiffies, end)) {
 		provoke_racy++;
+		cpu_relax();
+	}
 	while (!kthread_should_stop())
 		schedule_timeout_interruptible(1);
 	return 0;
