@@ -21,6 +21,7 @@ int gunyah_pool_alloc(unsigned int order, gfp_t gfp, phys_addr_t *phys);
 void gunyah_pool_free(phys_addr_t phys, unsigned int order);
 int gunyah_pool_reserve(size_t bytes);
 void gunyah_pool_unreserve(size_t bytes);
+int gunyah_pool_get_region(phys_addr_t *base, phys_addr_t *size);
 #else
 static inline int gunyah_pool_alloc(unsigned int order, gfp_t gfp,
 				    phys_addr_t *phys)
@@ -36,6 +37,11 @@ static inline int gunyah_pool_reserve(size_t bytes)
 }
 
 static inline void gunyah_pool_unreserve(size_t bytes) { }
+
+static inline int gunyah_pool_get_region(phys_addr_t *base, phys_addr_t *size)
+{
+	return -ENODEV;
+}
 #endif
 
 #endif /* _LINUX_GUNYAH_POOL_H */

@@ -4,7 +4,8 @@
 
     series.py [--out DIR] [--check] [--build-each]
 
-The series, in the order a maintainer expects: the binding, the driver
+The series, in the order a maintainer expects: the hibernation fix the
+pool's refusal of a restore needs, the binding, the driver
 (no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
 interface with fault injection, the benchmark, the documentation, the
 KUnit tests, pKVM as the pool's first user, then the arm64 change that
@@ -39,6 +40,29 @@ G = 'drivers/virt/gunyah/'
 # has the pieces of every later step cut out, or replaced by the text an
 # entry gives as (regex, earlier text). Every piece must match once.
 SERIES = [
+    {
+        'subject': 'PM: hibernate: keep the image when a restore is refused',
+        'body': '''\
+swsusp_check() resets the image's swap signature as soon as it finds
+it, before software_resume() asks the PM notifiers whether a restore may
+go on. A notifier that refuses PM_RESTORE_PREPARE therefore throws the
+hibernated session away for good, although nothing had been restored and
+the kernel goes on booting: the refusal comes after the loss.
+
+Reset the signature only once the notifiers have agreed, just before
+processes are frozen and the image is read; a restore that fails from
+there on is still not tried again at the next boot, as before. A refused
+restore now keeps the image for a later boot and says so. Close the
+resume device on that path too, which was left open. An image made on
+other hardware is still forgotten at once, and the test-resume path of
+hibernate() resets the signature as it did.
+
+The donation pool that follows refuses a restore while memory it handed
+out during boot is donated to a hypervisor; with this, that refusal
+costs the user nothing.''',
+        'files': [],
+        'patches': ['0006-PM-hibernate-keep-the-image-when-a-restore-is-refused.patch'],
+    },
     {
         'subject': 'dt-bindings: reserved-memory: add qcom,gunyah-donation-pool',
         'body': '''\

@@ -274,7 +274,8 @@ void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 		for (i = 0; d && i < d->nr; i++)
 			donation_free(&d->blocks[i]);
 	} else if (bytes) {
-		kvm->arch.pkvm.pool_reserved -= min(bytes, kvm->arch.pkvm.pool_reserved);
+		/* kvm->lock guards pool_reserved; this is config_lock (F7). */
+		kvm->arch.pkvm.pool_stranded += bytes;
 		atomic64_add(bytes, &stranded_bytes);
 		pr_err("EL2 kept %u blocks (%zu bytes) of a VM it did not tear down; they stay out of the pool\n",
 		       d->nr, bytes);
@@ -292,9 +293,14 @@ out:
  */
 void pkvm_donation_unreserve(struct kvm *kvm)
 {
-	if (kvm->arch.pkvm.pool_reserved)
-		gunyah_pool_unreserve(kvm->arch.pkvm.pool_reserved);
-	kvm->arch.pkvm.pool_reserved = 0;
+	struct kvm_protected_vm *pkvm = &kvm->arch.pkvm;
+	size_t kept = min(pkvm->pool_stranded, pkvm->pool_reserved);
+
+	/* Blocks EL2 kept stay committed, so no later VM is promised them. */
+	if (pkvm->pool_reserved > kept)
+		gunyah_pool_unreserve(pkvm->pool_reserved - kept);
+	pkvm->pool_reserved = 0;
+	pkvm->pool_stranded = 0;
 }
 
 #ifdef CONFIG_PKVM_DONATION_PROBE
@@ -476,9 +482,8 @@ DEFINE_DEBUGFS_ATTRIBUTE(stranded_fops, stranded_get, NULL, "%llu\n");
  */
 static int __init pkvm_donation_pool_init(void)
 {
+	phys_addr_t base, size;
 	struct dentry *dir;
-	phys_addr_t phys;
-	bool usable;
 	int ret;
 
 	if (!is_protected_kvm_enabled() || !is_kvm_arm_initialised())
@@ -492,16 +497,19 @@ static int __init pkvm_donation_pool_init(void)
 	if (!donation_pool_param)
 		return 0;
 
-	/* EL2 takes only memory the host maps: no MEMBLOCK_NOMAP. */
-	ret = gunyah_pool_alloc(0, GFP_KERNEL, &phys);
+	ret = gunyah_pool_get_region(&base, &size);
 	if (ret) {
 		pr_err("no Gunyah donation pool to take from (%d); donating from the page allocator\n",
 		       ret);
 		return 0;
 	}
-	usable = memblock_is_map_memory(phys);
-	gunyah_pool_free(phys, 0);
-	if (!usable) {
+	/*
+	 * EL2 takes only memory the host maps: no MEMBLOCK_NOMAP. A region is
+	 * no-map as a whole. Asked of the region, not of an allocation, so
+	 * that deciding changes nothing in the pool.
+	 */
+	if (!memblock_is_map_memory(base) ||
+	    !memblock_is_map_memory(base + size - 1)) {
 		pr_err("the Gunyah donation pool is no-map memory, which EL2 refuses; donating from the page allocator\n");
 		return 0;
 	}

@@ -466,17 +466,15 @@ static void pool_pcp_refill(struct gunyah_pool *pool,
 {
 	unsigned int i, got = 0, n = pool_pcp_high(order) / 2;
 	unsigned long pgoff, flags, taken[GUNYAH_POOL_PCP_SLOTS / 2];
-	bool run_over_max = false;
 
 	lockdep_assert_held(&pcp->lock);
 
+	/*
+	 * Block by block, lowest address first, as a caller without the cache
+	 * would get them: a batch taken as one aligned run would break up a
+	 * larger free block while smaller holes stay free below it.
+	 */
 	spin_lock_irqsave(&pool->lock, flags);
-	/* One search for the whole batch when an aligned run is free. */
-	pgoff = pool_take(pool, order + ilog2(n), &run_over_max);
-	if (pgoff != POOL_NONE) {
-		for (got = 0; got < n; got++)
-			taken[got] = pgoff + ((unsigned long)got << order);
-	}
 	while (got < n) {
 		pgoff = pool_take(pool, order, over_max);
 		if (pgoff == POOL_NONE)
@@ -1153,6 +1151,56 @@ void gunyah_pool_settle(struct gunyah_pool *pool)
 }
 
 /**
+ * gunyah_pool_pm_prepare() - decide whether hibernation or a restore may go on
+ * @pool:	the pool
+ * @restore:	false before an image is made, true before one is restored
+ *
+ * Memory handed out has been donated to a hypervisor, whose state no image
+ * holds: hibernating around it, or restoring an image over it, cannot be
+ * right. The pool stops growing first, so nothing is taken from Linux after
+ * the decision; a restore also gives back every free chunk, so the image
+ * lands on memory that is mapped as the kernel that made it expects. Pages
+ * the pool holds free are PageOffline or outside the linear map, and the
+ * snapshot skips them. Refuses, saying why, if any memory is handed out.
+ *
+ * Context: process context, may sleep.
+ * Return: 0, or -EBUSY if the pool has memory handed out; the pool is then
+ * as it was.
+ */
+int gunyah_pool_pm_prepare(struct gunyah_pool *pool, bool restore)
+{
+	struct gunyah_pool_usage u;
+
+	might_sleep();
+	if (pool->ops->freeze)
+		pool->ops->freeze(pool, restore);
+	gunyah_pool_usage(pool, &u);
+	if (!u.used)
+		return 0;
+	if (restore)
+		pr_err("%s: restore refused, image kept: %llu bytes of the pool were handed out during boot (a hypervisor driver donated them); restore with that driver kept from donating, or boot with noresume to discard the image\n",
+		       pool->name, u.used);
+	else
+		pr_err("%s: hibernation refused: %llu bytes of the pool are handed out (donated to a hypervisor); stop its users first\n",
+		       pool->name, u.used);
+	gunyah_pool_pm_finish(pool);
+	return -EBUSY;
+}
+
+/**
+ * gunyah_pool_pm_finish() - hibernation or a restore is over, or refused
+ * @pool:	the pool
+ *
+ * Context: process context, may sleep.
+ */
+void gunyah_pool_pm_finish(struct gunyah_pool *pool)
+{
+	might_sleep();
+	if (pool->ops->thaw)
+		pool->ops->thaw(pool);
+}
+
+/**
  * gunyah_pool_usage() - take a consistent snapshot of a pool's numbers
  * @pool:	the pool
  * @u:		filled in
@@ -1585,3 +1633,26 @@ void gunyah_pool_unreserve(size_t bytes)
 	gunyah_pool_uncommit(pool, bytes);
 }
 EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
+
+/**
+ * gunyah_pool_get_region() - where the system's pool takes its memory from
+ * @base:	set to the physical start of the pool's region
+ * @size:	set to the size of the region in bytes
+ *
+ * For built-in users that must know what memory they would get before they
+ * take any: a hypervisor that accepts only memory the host maps, for one.
+ * Asking changes nothing. Not exported: a module has no such need.
+ *
+ * Context: any context.
+ * Return: 0, or -ENODEV if there is no pool or it is not ready yet.
+ */
+int gunyah_pool_get_region(phys_addr_t *base, phys_addr_t *size)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return -ENODEV;
+	*base = pool->base;
+	*size = pool->capacity;
+	return 0;
+}

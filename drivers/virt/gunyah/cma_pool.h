@@ -91,6 +91,11 @@ struct gunyah_pool_pcp {
  * @settle:	optional. The same, synchronously. Process context.
  * @validate:	optional. Cross-check the backing's own books with the pool's;
  *		log each mismatch and return how many. Process context.
+ * @freeze:	optional. Hibernation (@restore false) or a restore (true) is
+ *		about to start: stop growing until @thaw, and for a restore
+ *		give back every wholly free range, whatever min_size_bytes
+ *		says. Process context.
+ * @thaw:	optional. Undo @freeze and rebalance. Process context.
  */
 struct gunyah_pool_backing_ops {
 	const char *name;
@@ -99,6 +104,8 @@ struct gunyah_pool_backing_ops {
 	void (*kick)(struct gunyah_pool *pool);
 	void (*settle)(struct gunyah_pool *pool);
 	int (*validate)(struct gunyah_pool *pool);
+	void (*freeze)(struct gunyah_pool *pool, bool restore);
+	void (*thaw)(struct gunyah_pool *pool);
 };
 
 /**
@@ -222,6 +229,8 @@ int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes);
 int gunyah_pool_set_tunable(struct gunyah_pool *pool,
 			    enum gunyah_pool_tunable which, u64 val);
 void gunyah_pool_settle(struct gunyah_pool *pool);
+int gunyah_pool_pm_prepare(struct gunyah_pool *pool, bool restore);
+void gunyah_pool_pm_finish(struct gunyah_pool *pool);
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u);
 int gunyah_pool_validate(struct gunyah_pool *pool);
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item);

@@ -34,6 +34,7 @@
 #include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/prandom.h>
 #include <linux/seq_file.h>
@@ -996,6 +997,17 @@ static noinline void provoke_oops(void)
 	pr_info("provoke: read %d\n", READ_ONCE(*p));
 }
 
+/* DEBUG_ATOMIC_SLEEP: a call that may sleep, under a spinlock. */
+static noinline void provoke_sleep(void)
+{
+	static DEFINE_SPINLOCK(lock);
+
+	pr_info("provoke: sleep: might_sleep() under a spinlock\n");
+	spin_lock(&lock);
+	might_sleep();
+	spin_unlock(&lock);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1006,6 +1018,7 @@ static const struct {
 	{ "kcsan", provoke_kcsan },
 	{ "leak", provoke_leak },
 	{ "oops", provoke_oops },
+	{ "sleep", provoke_sleep },
 };
 
 static ssize_t provoke_write(struct file *file, const char __user *ubuf,
@@ -1030,6 +1043,50 @@ static const struct file_operations provoke_fops = {
 	.llseek = noop_llseek,
 };
 #endif /* CONFIG_GUNYAH_POOL_PROVOKE */
+
+/*
+ * A boot-time user of the pool, for tests of what a restore from hibernation
+ * meets: gunyah_pool.boot_alloc=hold keeps an order-0 block from
+ * late_initcall on (among the blocks free_all gives back), =cycle takes one
+ * and frees it, which leaves a reusable pool a chunk it keeps while the
+ * watermarks allow. Both come before a resume (late_initcall_sync).
+ */
+static char *boot_alloc;
+module_param(boot_alloc, charp, 0400);
+
+static int __init debug_boot_alloc(void)
+{
+	struct pool_block *blk;
+	bool hold;
+	int ret;
+
+	if (!boot_alloc || !debug_pool)
+		return 0;
+	hold = !strcmp(boot_alloc, "hold");
+	if (!hold && strcmp(boot_alloc, "cycle")) {
+		pr_err("boot_alloc=%s: expected hold or cycle\n", boot_alloc);
+		return -EINVAL;
+	}
+	blk = kzalloc(sizeof(*blk), GFP_KERNEL);
+	if (!blk)
+		return -ENOMEM;
+	ret = gunyah_pool_block_alloc(debug_pool, 0, GFP_KERNEL, &blk->phys);
+	if (ret) {
+		pr_err("boot_alloc=%s: %d\n", boot_alloc, ret);
+		kfree(blk);
+		return ret;
+	}
+	pr_info("boot_alloc=%s: block at %pa\n", boot_alloc, &blk->phys);
+	if (!hold) {
+		gunyah_pool_block_free(debug_pool, blk->phys, 0);
+		kfree(blk);
+		return 0;
+	}
+	scoped_guard(mutex, &debug_lock)
+		list_add_tail(&blk->node, &debug_blocks);
+	return 0;
+}
+late_initcall(debug_boot_alloc);
 
 /**
  * gunyah_pool_debugfs_init() - create /sys/kernel/debug/gunyah_pool

@@ -15,6 +15,7 @@
 #include <linux/of_fdt.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/sizes.h>
+#include <linux/suspend.h>
 
 #include "cma_pool.h"
 #include "cma_pool_reusable.h"
@@ -188,6 +189,37 @@ static struct gunyah_pool *__init gunyah_pool_nomap_create(struct gunyah_pool_re
 	return ret ? ERR_PTR(ret) : pool;
 }
 
+/*
+ * Hibernation and restore ask the pool first (gunyah_pool_pm_prepare()). A
+ * refused restore keeps its image: the hibernation core resets the image's
+ * signature only once PM_RESTORE_PREPARE has passed
+ * (patches/0006-PM-hibernate-keep-the-image-when-a-restore-is-refused.patch).
+ */
+static int gunyah_pool_pm_notify(struct notifier_block *nb,
+				 unsigned long action, void *data)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return NOTIFY_DONE;
+	switch (action) {
+	case PM_HIBERNATION_PREPARE:
+	case PM_RESTORE_PREPARE:
+		return notifier_from_errno(gunyah_pool_pm_prepare(pool,
+					   action == PM_RESTORE_PREPARE));
+	case PM_POST_HIBERNATION:
+	case PM_POST_RESTORE:
+		gunyah_pool_pm_finish(pool);
+		return NOTIFY_OK;
+	default:
+		return NOTIFY_DONE;
+	}
+}
+
+static struct notifier_block gunyah_pool_pm_nb = {
+	.notifier_call = gunyah_pool_pm_notify,
+};
+
 static struct resource gunyah_pool_resource = {
 	.name	= "gunyah-pool",
 	.flags	= IORESOURCE_MEM | IORESOURCE_BUSY,
@@ -202,6 +234,13 @@ static int __init gunyah_pool_setup(void)
 	gunyah_pool_report_unreserved();
 	if (!r->name)
 		return 0;
+	/* Without the veto, hibernation could save donated memory. */
+	ret = register_pm_notifier(&gunyah_pool_pm_nb);
+	if (ret) {
+		pr_err("%s: refused: cannot register for hibernation: %d\n",
+		       r->name, ret);
+		return ret;
+	}
 
 	if (IS_ENABLED(CONFIG_CMA) && r->reusable)
 		pool = gunyah_pool_reusable_create(r->name, r->cma);

@@ -21,16 +21,18 @@
  * both CMA and the pool.
  *
  * The pool asks this backing to grow when a GFP_KERNEL allocation finds it
- * short (an allocation that may not sleep only kicks the worker), and kicks
+ * short (an allocation that may not sleep only kicks the worker, and one that
+ * may not recurse into I/O or filesystems never waits for a grower), and kicks
  * it when free memory falls below the low watermark or rises a chunk above
  * the high one. The worker then refills up to the high watermark, or gives
  * back chunks while a chunk fewer still leaves the high watermark free; the
  * chunk between the two keeps it from thrashing. A mutex serialises growing
  * and shrinking, which sleep; the pool's locks are never held across them.
  *
- * While the system's reusable pool holds any chunk, hibernation and restore
- * are refused: an image saved or restored around memory donated to a
- * hypervisor cannot be right.
+ * Hibernation and restore freeze the pool: it grows no more until they are
+ * over, and before a restore every free chunk goes back to CMA. Whether they
+ * may go on at all is the core's decision (gunyah_pool_pm_prepare()): only
+ * memory handed out stops them.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -46,7 +48,6 @@
 #include <linux/sched/mm.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
-#include <linux/suspend.h>
 
 #include "cma_pool_reusable.h"
 #include "cma_pool_trace.h"
@@ -183,6 +184,7 @@ int gunyah_pool_reusable_grow(struct gunyah_pool_reusable *r)
 		goto err_map;
 grown:
 	__set_bit(pool_chunk_of(pool, phys), r->held);
+	WRITE_ONCE(r->grow_gen, r->grow_gen + 1);
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
 	trace_gunyah_pool_grow(phys, u.held + GUNYAH_POOL_CHUNK_BYTES, 0);
 	return 0;
@@ -309,21 +311,41 @@ static void pool_kick(struct gunyah_pool *pool)
 /*
  * An allocation found the pool short. Only a caller that may sleep grows it,
  * within the reclaim its @gfp allows; for any other the worker grows it.
+ *
+ * Callers that miss together grow the pool once, not once each (F5): a
+ * caller that finds @grow_gen moved while it waited for the lock returns at
+ * once to try the chunk another grew. The worker and settle hold the lock
+ * across a cma_alloc() with full GFP_KERNEL reclaim, which may wait on I/O
+ * and filesystem locks; a caller that may not recurse into either must not
+ * wait for them (F6), so it only tries the lock and otherwise leaves the
+ * growing to the worker.
  */
 static int pool_grow_for(struct gunyah_pool *pool, gfp_t gfp)
 {
 	struct gunyah_pool_reusable *r = to_reusable(pool);
+	unsigned long gen = READ_ONCE(r->grow_gen);
 	unsigned int scope;
 	int ret;
 
+	gfp = current_gfp_context(gfp);
 	if (!gfpflags_allow_blocking(gfp)) {
 		pool_kick(pool);
 		return -EAGAIN;
 	}
+	if ((gfp & (__GFP_IO | __GFP_FS)) == (__GFP_IO | __GFP_FS)) {
+		mutex_lock(&r->resize_lock);
+	} else if (!mutex_trylock(&r->resize_lock)) {
+		pool_kick(pool);
+		return -EAGAIN;
+	}
+	if (READ_ONCE(r->grow_gen) != gen) {
+		mutex_unlock(&r->resize_lock);
+		return 0;
+	}
 	scope = gunyah_pool_reclaim_save(gfp);
-	scoped_guard(mutex, &r->resize_lock)
-		ret = gunyah_pool_reusable_grow(r);
+	ret = gunyah_pool_reusable_grow(r);
 	memalloc_flags_restore(scope);
+	mutex_unlock(&r->resize_lock);
 	/* It waited for cma_alloc() unless the pool could not grow at all. */
 	if (ret != -ENOSPC && ret != -EBUSY)
 		atomic64_inc(&r->alloc_grows);
@@ -364,6 +386,51 @@ static int pool_validate_chunks(struct gunyah_pool *pool)
 	return bad;
 }
 
+/*
+ * Hibernation or a restore is about to start: grow no more. A restore also
+ * gives every free chunk back to CMA, below min_size_bytes too, so that the
+ * image is written over memory mapped as the kernel that made it expects,
+ * whatever the restore's page tables do with pages the pool unmapped.
+ */
+static void pool_freeze(struct gunyah_pool *pool, bool restore)
+{
+	struct gunyah_pool_reusable *r = to_reusable(pool);
+	struct gunyah_pool_usage u;
+	u64 held;
+
+	scoped_guard(mutex, &r->resize_lock)
+		r->frozen = true;
+	if (!restore)
+		return;
+	gunyah_pool_usage(pool, &u);
+	held = u.held;
+	if (u.min_size && !gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, 0))
+		r->thaw_min_size = u.min_size;
+	scoped_guard(mutex, &r->resize_lock)
+		while (!gunyah_pool_reusable_shrink(r))
+			;
+	gunyah_pool_usage(pool, &u);
+	pr_info("%s: restore: %llu bytes given back to CMA, %llu still held\n",
+		pool->name, held - u.held, u.held);
+}
+
+/* Over or refused: grow again, to min_size_bytes as it was before. */
+static void pool_thaw(struct gunyah_pool *pool)
+{
+	struct gunyah_pool_reusable *r = to_reusable(pool);
+	u64 min_size;
+
+	scoped_guard(mutex, &r->resize_lock) {
+		r->frozen = false;
+		min_size = r->thaw_min_size;
+		r->thaw_min_size = 0;
+	}
+	if (min_size && gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, min_size))
+		pr_warn("%s: min_size_bytes %llu could not be set again\n",
+			pool->name, min_size);
+	pool_kick(pool);
+}
+
 const struct gunyah_pool_backing_ops gunyah_pool_reusable_ops = {
 	.name		= "reusable",
 	.granule	= GUNYAH_POOL_CHUNK_BYTES,
@@ -371,6 +438,8 @@ const struct gunyah_pool_backing_ops gunyah_pool_reusable_ops = {
 	.kick		= pool_kick,
 	.settle		= pool_resize,
 	.validate	= pool_validate_chunks,
+	.freeze		= pool_freeze,
+	.thaw		= pool_thaw,
 };
 
 /**
@@ -480,44 +549,6 @@ int __init gunyah_pool_reusable_declare(struct reserved_mem *rmem,
 	return ret;
 }
 
-/*
- * Hibernation copies every page it takes for RAM, and restore writes them
- * back; a chunk donated to a hypervisor can be neither. Refuse both while
- * the pool holds any chunk, and keep it from growing until they are over.
- */
-static int gunyah_pool_pm_notify(struct notifier_block *nb,
-				 unsigned long action, void *data)
-{
-	struct gunyah_pool_reusable *r = container_of(nb, struct gunyah_pool_reusable,
-						      pm_nb);
-	struct gunyah_pool_usage u;
-	bool prepare;
-
-	switch (action) {
-	case PM_HIBERNATION_PREPARE:
-	case PM_RESTORE_PREPARE:
-		prepare = true;
-		break;
-	case PM_POST_HIBERNATION:
-	case PM_POST_RESTORE:
-		prepare = false;
-		break;
-	default:
-		return NOTIFY_DONE;
-	}
-
-	guard(mutex)(&r->resize_lock);
-	gunyah_pool_usage(&r->pool, &u);
-	r->frozen = prepare && !u.held;
-	if (prepare && u.held) {
-		pr_info("%s: %s refused: %llu bytes of CMA are in the pool\n",
-			r->pool.name, action == PM_RESTORE_PREPARE ?
-			"restore" : "hibernation", u.held);
-		return notifier_from_errno(-EBUSY);
-	}
-	return NOTIFY_OK;
-}
-
 /**
  * gunyah_pool_reusable_create() - the system's reusable pool
  * @name:	name of the reserved-memory node
@@ -530,15 +561,9 @@ struct gunyah_pool *__init gunyah_pool_reusable_create(const char *name,
 						       struct cma *cma)
 {
 	struct gunyah_pool *pool = gunyah_pool_reusable_new(name, cma);
-	struct gunyah_pool_reusable *r;
 
 	if (IS_ERR(pool))
 		return pool;
-	r = to_reusable(pool);
-	r->pm_nb.notifier_call = gunyah_pool_pm_notify;
-	if (register_pm_notifier(&r->pm_nb))
-		pr_warn("%s: cannot veto hibernation while the pool holds memory\n",
-			name);
 	pool_resize(pool);
 	return pool;
 }

@@ -9,7 +9,6 @@
 
 #include <linux/atomic.h>
 #include <linux/mutex.h>
-#include <linux/notifier.h>
 #include <linux/workqueue.h>
 
 #include "cma_pool.h"
@@ -35,12 +34,14 @@ struct reserved_mem;
  *			every field below it
  * @resize_work:	refills below the low watermark and drains above the
  *			high one, in the background
- * @pm_nb:		vetoes hibernation and restore while chunks are held;
- *			registered for the system's pool only
  * @held:		one bit per chunk taken from CMA and given to the pool
+ * @grow_gen:		chunks grown since boot; read without the lock by callers
+ *			about to wait for it, to see whether another grew meanwhile
  * @nr_quarantined:	chunks that could not be mapped again and so are kept
  *			out of both the pool and CMA
  * @frozen:		hibernation or restore is in progress: do not grow
+ * @thaw_min_size:	min_size_bytes to set again when a restore is over;
+ *			0 if it was 0
  * @tlb_flushes:	kernel TLB flushes done to take chunks out of the
  *			linear map
  * @alloc_grows:	times an allocation waited for cma_alloc()
@@ -50,10 +51,11 @@ struct gunyah_pool_reusable {
 	struct cma *cma;
 	struct mutex resize_lock;	/* see @resize_lock above */
 	struct work_struct resize_work;
-	struct notifier_block pm_nb;
 	unsigned long *held;
+	unsigned long grow_gen;
 	unsigned long nr_quarantined;
 	bool frozen;
+	u64 thaw_min_size;
 	atomic64_t tlb_flushes;
 	atomic64_t alloc_grows;
 };

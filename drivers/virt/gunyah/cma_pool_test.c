@@ -348,6 +348,54 @@ static void gunyah_pool_test_fragmentation(struct kunit *test)
 	expect_valid(test, pool);
 }
 
+/*
+ * Small blocks fill the holes below a larger free block before they break it
+ * up, refills of the per-CPU caches included: with pages 2-7 and the
+ * order-4 block at page 16 free, two pages later the order-4 block is still
+ * there to serve a stage-2 PGD.
+ */
+static void gunyah_pool_test_small_blocks_fill_holes_first(struct kunit *test)
+{
+	struct gunyah_pool *pool = test_pool_create(test);
+	unsigned long i, nr = TEST_POOL_BYTES >> PAGE_SHIFT;
+	phys_addr_t *pages, a, b, pgd;
+	int ra, rb;
+
+	pages = kunit_kcalloc(test, nr, sizeof(*pages), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	for (i = 0; i < nr; i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL,
+							      &pages[i]), 0);
+	for (i = 2; i < 32; i++) {
+		if (i < 8 || i >= 16)
+			KUNIT_ASSERT_EQ(test, gunyah_pool_block_free(pool, pages[i], 0), 0);
+	}
+	gunyah_pool_drain(pool);
+
+	/* Both from one CPU's cache, as one refill serves them. */
+	migrate_disable();
+	ra = gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &a);
+	rb = gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &b);
+	migrate_enable();
+	KUNIT_ASSERT_EQ(test, ra, 0);
+	KUNIT_ASSERT_EQ(test, rb, 0);
+	KUNIT_EXPECT_EQ(test, a, pages[2]);
+	KUNIT_EXPECT_EQ(test, b, pages[3]);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 4, GFP_KERNEL, &pgd), 0);
+	KUNIT_EXPECT_EQ(test, pgd, pages[16]);
+	expect_valid(test, pool);
+
+	gunyah_pool_block_free(pool, pgd, 4);
+	gunyah_pool_block_free(pool, a, 0);
+	gunyah_pool_block_free(pool, b, 0);
+	for (i = 0; i < nr; i++) {
+		if (i < 2 || (i >= 8 && i < 16) || i >= 32)
+			gunyah_pool_block_free(pool, pages[i], 0);
+	}
+	KUNIT_EXPECT_EQ(test, test_used(pool), 0);
+	expect_valid(test, pool);
+}
+
 /* max_size_bytes caps what is handed out; it cannot drop below what is used. */
 static void gunyah_pool_test_max_size(struct kunit *test)
 {
@@ -1341,6 +1389,245 @@ static void gunyah_pool_test_reusable_atomic_never_grows(struct kunit *test)
 	expect_valid(test, sys);
 }
 
+/* Take every free page the pool holds now, without growing it. */
+static phys_addr_t *use_up(struct kunit *test, struct gunyah_pool *pool,
+			   unsigned long *nr)
+{
+	struct gunyah_pool_usage u;
+	phys_addr_t *blocks;
+	unsigned long i;
+
+	gunyah_pool_usage(pool, &u);
+	*nr = u.free >> PAGE_SHIFT;
+	blocks = kunit_kcalloc(test, *nr + 8, sizeof(*blocks), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, blocks);
+	for (i = 0; i < *nr; i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_NOWAIT,
+							      &blocks[i]), 0);
+	return blocks;
+}
+
+struct grower {
+	struct gunyah_pool *pool;
+	gfp_t gfp;
+	phys_addr_t phys;
+	int ret;
+	atomic_t *started;
+	struct completion done;
+};
+
+static int grower_fn(void *data)
+{
+	struct grower *g = data;
+
+	atomic_inc(g->started);
+	g->ret = gunyah_pool_block_alloc(g->pool, 0, g->gfp, &g->phys);
+	complete(&g->done);
+	return 0;
+}
+
+static void grower_start(struct kunit *test, struct grower *g,
+			 struct gunyah_pool *pool, gfp_t gfp, atomic_t *started)
+{
+	struct task_struct *t;
+
+	g->pool = pool;
+	g->gfp = gfp;
+	g->started = started;
+	init_completion(&g->done);
+	t = kthread_run(grower_fn, g, "gpool-grower");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+}
+
+/*
+ * F6: a GFP_NOIO or GFP_NOFS caller never waits for the lock a grower holds
+ * across a cma_alloc() with full GFP_KERNEL reclaim: with the lock held here,
+ * as the worker would hold it, such a caller returns at once, refused.
+ */
+static void gunyah_pool_test_reusable_noio_never_waits(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	struct gunyah_pool_reusable *r = to_reusable(sys);
+	static const gfp_t masks[] = { GFP_NOIO, GFP_NOFS };
+	bool done[ARRAY_SIZE(masks)];
+	atomic_t started = ATOMIC_INIT(0);
+	struct grower g[ARRAY_SIZE(masks)];
+	unsigned long i, nr, nr_done = 0;
+	phys_addr_t *blocks;
+	u64 grows;
+
+	blocks = use_up(test, sys, &nr);
+	grows = test_stat(sys, GUNYAH_POOL_STAT_GROW);
+
+	mutex_lock(&r->resize_lock);
+	for (i = 0; i < ARRAY_SIZE(masks); i++)
+		grower_start(test, &g[i], sys, masks[i], &started);
+	for (i = 0; i < ARRAY_SIZE(masks); i++) {
+		done[i] = wait_for_completion_timeout(&g[i].done, 2 * HZ);
+		nr_done += done[i];
+	}
+	mutex_unlock(&r->resize_lock);
+	/* Let a caller that did wait finish before its stack goes. */
+	for (i = 0; i < ARRAY_SIZE(masks); i++)
+		if (!done[i])
+			wait_for_completion(&g[i].done);
+	flush_work(&r->resize_work);
+
+	KUNIT_EXPECT_EQ_MSG(test, nr_done, ARRAY_SIZE(masks),
+			    "a NOIO/NOFS caller waited for the grower's lock");
+	for (i = 0; i < ARRAY_SIZE(masks); i++) {
+		KUNIT_EXPECT_EQ(test, g[i].ret, -ENOMEM);
+		if (!g[i].ret)
+			blocks[nr++] = g[i].phys;
+	}
+	/* Refused as GFP_NOWAIT is: the worker grows only for the watermarks. */
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows);
+	/* With no grower in the way, a NOIO caller grows the pool itself. */
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_NOIO, &blocks[nr]), 0);
+	nr++;
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1);
+	expect_valid(test, sys);
+	for (i = 0; i < nr; i++)
+		gunyah_pool_block_free(sys, blocks[i], 0);
+	expect_valid(test, sys);
+}
+
+struct atomic_irq {
+	struct hrtimer timer;
+	struct gunyah_pool *pool;
+	phys_addr_t phys;
+	int ret;
+	struct completion done;
+};
+
+static enum hrtimer_restart atomic_irq_fn(struct hrtimer *timer)
+{
+	struct atomic_irq *ai = container_of(timer, struct atomic_irq, timer);
+
+	ai->ret = gunyah_pool_block_alloc(ai->pool, 0, GFP_ATOMIC, &ai->phys);
+	complete(&ai->done);
+	return HRTIMER_NORESTART;
+}
+
+/* One GFP_ATOMIC allocation in hard interrupt context. */
+static int alloc_in_hardirq(struct gunyah_pool *pool, phys_addr_t *phys)
+{
+	struct atomic_irq ai = { .pool = pool };
+
+	init_completion(&ai.done);
+	hrtimer_init(&ai.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	ai.timer.function = atomic_irq_fn;
+	hrtimer_start(&ai.timer, ns_to_ktime(NSEC_PER_USEC), HRTIMER_MODE_REL_HARD);
+	wait_for_completion(&ai.done);
+	hrtimer_cancel(&ai.timer);
+	*phys = ai.phys;
+	return ai.ret;
+}
+
+/*
+ * A reusable pool that must grow, asked under a spinlock and from hard
+ * interrupt context: it fails fast and never sleeps (DEBUG_ATOMIC_SLEEP
+ * lanes would fail the boot), and once the worker has refilled it for the
+ * low watermark the same callers are served.
+ */
+static void gunyah_pool_test_reusable_atomic_contexts(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	const u64 chunk = GUNYAH_POOL_CHUNK_BYTES;
+	static DEFINE_SPINLOCK(lock);
+	phys_addr_t *blocks, a, b;
+	unsigned long i, nr;
+	int ra, rb, rc;
+	u64 grows;
+
+	blocks = use_up(test, sys, &nr);
+	grows = test_stat(sys, GUNYAH_POOL_STAT_GROW);
+
+	scoped_guard(spinlock_irqsave, &lock) {
+		ra = gunyah_pool_block_alloc(sys, 0, GFP_ATOMIC, &a);
+		rb = gunyah_pool_block_alloc(sys, 4, GFP_NOWAIT, &b);
+	}
+	rc = alloc_in_hardirq(sys, &blocks[nr]);
+	KUNIT_EXPECT_EQ(test, ra, -ENOMEM);
+	KUNIT_EXPECT_EQ(test, rb, -ENOMEM);
+	KUNIT_EXPECT_EQ(test, rc, -ENOMEM);
+	if (!ra)
+		gunyah_pool_block_free(sys, a, 0);
+	if (!rb)
+		gunyah_pool_block_free(sys, b, 4);
+	if (!rc)
+		gunyah_pool_block_free(sys, blocks[nr], 0);
+	flush_work(&to_reusable(sys)->resize_work);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows);
+
+	/* Below a low watermark of a chunk, the worker refills one. */
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_HIGH_WATERMARK,
+						      chunk), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_LOW_WATERMARK,
+						      chunk), 0);
+	flush_work(&to_reusable(sys)->resize_work);
+	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1);
+	scoped_guard(spinlock_irqsave, &lock) {
+		ra = gunyah_pool_block_alloc(sys, 0, GFP_ATOMIC, &blocks[nr]);
+		rb = gunyah_pool_block_alloc(sys, 4, GFP_NOWAIT, &blocks[nr + 1]);
+	}
+	KUNIT_EXPECT_EQ(test, ra, 0);
+	KUNIT_EXPECT_EQ(test, rb, 0);
+	rc = alloc_in_hardirq(sys, &blocks[nr + 2]);
+	KUNIT_EXPECT_EQ(test, rc, 0);
+
+	expect_valid(test, sys);
+	for (i = 0; i < nr; i++)
+		gunyah_pool_block_free(sys, blocks[i], 0);
+	if (!ra)
+		gunyah_pool_block_free(sys, blocks[nr], 0);
+	if (!rb)
+		gunyah_pool_block_free(sys, blocks[nr + 1], 4);
+	if (!rc)
+		gunyah_pool_block_free(sys, blocks[nr + 2], 0);
+	expect_valid(test, sys);
+}
+
+/*
+ * F5: callers that find the pool short together grow it by what they need:
+ * four GFP_KERNEL callers queued behind a grower take one chunk between them.
+ */
+static void gunyah_pool_test_reusable_misses_grow_once(struct kunit *test)
+{
+	struct gunyah_pool *sys = test_reusable_setup(test);
+	struct gunyah_pool_reusable *r = to_reusable(sys);
+	atomic_t started = ATOMIC_INIT(0);
+	unsigned long i, nr;
+	struct grower g[4];
+	phys_addr_t *blocks;
+	u64 grows;
+
+	blocks = use_up(test, sys, &nr);
+	grows = test_stat(sys, GUNYAH_POOL_STAT_GROW);
+
+	mutex_lock(&r->resize_lock);
+	for (i = 0; i < ARRAY_SIZE(g); i++)
+		grower_start(test, &g[i], sys, GFP_KERNEL, &started);
+	while (atomic_read(&started) < ARRAY_SIZE(g))
+		msleep(20);
+	/* Each has missed and waits for the lock by now. */
+	msleep(200);
+	mutex_unlock(&r->resize_lock);
+	for (i = 0; i < ARRAY_SIZE(g); i++) {
+		wait_for_completion(&g[i].done);
+		KUNIT_EXPECT_EQ(test, g[i].ret, 0);
+		if (!g[i].ret)
+			blocks[nr++] = g[i].phys;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1,
+			    "%zu callers that missed together grew more than one chunk",
+			    ARRAY_SIZE(g));
+	expect_valid(test, sys);
+	for (i = 0; i < nr; i++)
+		gunyah_pool_block_free(sys, blocks[i], 0);
+	expect_valid(test, sys);
+}
+
 /* Refill below the low watermark up to the high one; drain above it. */
 static void gunyah_pool_test_reusable_watermarks(struct kunit *test)
 {
@@ -1568,6 +1855,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_zero_atomic_refused),
 	KUNIT_CASE_PARAM(gunyah_pool_test_exhaustion, exhaust_gen_params),
 	KUNIT_CASE(gunyah_pool_test_fragmentation),
+	KUNIT_CASE(gunyah_pool_test_small_blocks_fill_holes_first),
 	KUNIT_CASE(gunyah_pool_test_max_size),
 	KUNIT_CASE(gunyah_pool_test_bad_free),
 	KUNIT_CASE(gunyah_pool_test_double_free),
@@ -1588,6 +1876,9 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 #ifdef CONFIG_CMA
 	KUNIT_CASE(gunyah_pool_test_reusable_grow_shrink),
 	KUNIT_CASE(gunyah_pool_test_reusable_atomic_never_grows),
+	KUNIT_CASE(gunyah_pool_test_reusable_noio_never_waits),
+	KUNIT_CASE(gunyah_pool_test_reusable_atomic_contexts),
+	KUNIT_CASE_SLOW(gunyah_pool_test_reusable_misses_grow_once),
 	KUNIT_CASE(gunyah_pool_test_reusable_watermarks),
 	KUNIT_CASE(gunyah_pool_test_reusable_zeropad_chunks),
 #endif

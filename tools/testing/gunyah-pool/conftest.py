@@ -24,6 +24,8 @@ LANE_MODULES = {
 MODULE_LANES = {
     'test_pkvm': {'pkvm'},
     'test_modules': {'pkvm'},
+    # pKVM refuses hibernation itself (NOTES.md).
+    'test_hibernation': {'default', 'kasan'},
 }
 
 

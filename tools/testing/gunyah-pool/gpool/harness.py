@@ -73,6 +73,7 @@ DETECTORS = {
     'lockdep': r'possible (circular|recursive) locking|inconsistent lock state',
     'kmemleak': r'unreferenced object',
     'Oops': r'Internal error: Oops|Unable to handle kernel',
+    'atomic-sleep': r'sleeping function called from invalid context',
     'panic': r'Kernel panic',
     'WARNING': r'WARNING:',
 }
@@ -390,7 +391,7 @@ def boot(name, script='', *, lane='default', **kw):
 def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
           append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
           mem=MEMORY_MB, check=True, echo=False, image=None, files=(),
-          leakscan=False):
+          leakscan=False, disk=None):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
     build, lane_args, slow, machine = LANES[lane]
@@ -417,6 +418,10 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
         str(image or objdir / 'arch/arm64/boot/Image'),
         '-initrd', str(initrd), '-dtb', str(dtb),
         '-append', ' '.join(kargs + [a for a in (lane_args, append) if a])]
+    if disk:
+        # A raw disk image as /dev/vda (virtio-blk over virtio-mmio).
+        cmd += ['-drive', f'file={disk},if=none,format=raw,id=vda',
+                '-device', 'virtio-blk-device,drive=vda']
     (d / 'qemu-cmdline.txt').write_text(shlex.join(cmd) + '\n')
     if echo:
         print('$ ' + shlex.join(cmd), flush=True)

@@ -123,6 +123,15 @@ def test_pkvm_takes_donations_from_the_pool(pool):
     assert kv_int(pool, 'base.stranded') == 0
 
 
+def test_deciding_at_boot_changes_nothing_in_the_pool(pool):
+    # pKVM decides from the region's memblock flags, not by allocating: the
+    # pool after a pKVM boot is the pool the device tree gave (F8).
+    for f in ('size_bytes', 'used_bytes', 'peak_used_bytes',
+              'committed_bytes', 'stats/grow', 'stats/alloc_success',
+              'stats/free'):
+        assert kv_int(pool, f'base.{f}') == 0, f
+
+
 def test_donations_follow_the_vms(pool):
     base = books(pool, 'base')
     one, two = books(pool, 'held1x1'), books(pool, 'held1x2')
@@ -252,6 +261,67 @@ def test_stock_donations_crash_the_machine(lane, how):
     assert b.rc is None
     harness.note(f'pkvm: stock {how} probe: {b.lines(HYP_BUG.pattern)[0].strip()}'
                  f' / {panic[0].strip()}')
+
+
+# The pool runs dry after the reservations succeeded (overcommit 1000%,
+# max_size_bytes one chunk): a 4-vCPU VM's first KVM_RUN then fails at each
+# donation in turn (the PGD of 16 pages, the VM, vCPU 0, 1 and 2), as free
+# memory is cut to what leaves each step short. EL2 gives back what it
+# took on each failure path (__pkvm_init_vm, __pkvm_init_vcpu); the pool
+# must get it all back, and a next VM must run.
+DRY_SCRIPT = STATE_SH + r"""
+echo 10 > $D/alloc
+echo > $D/free_all
+echo 1000 > $P/overcommit_ratio
+echo 4194304 > $P/max_size_bytes
+state dry.base
+# fill BYTES: allocate pages, lowest first, until BYTES are free.
+fill() {
+	while read f < $P/free_bytes && [ $f -gt $1 ]; do echo 0 > $D/alloc; done
+}
+for keep in 90112 81920 73728 65536 0; do
+	fill $keep
+	state dry.$keep.before
+	vms dry.$keep -n 1 -c 4
+	state dry.$keep.after
+done
+echo > $D/free_all
+echo 67108864 > $P/max_size_bytes
+echo 100 > $P/overcommit_ratio
+vms dry.next -n 1 -c 4
+state dry.end
+"""
+
+
+def test_a_pool_that_runs_dry_after_reserving_unwinds(lane):
+    b = harness.boot('pkvm-dry', script(DRY_SCRIPT), lane=lane,
+                     overlay=OVERLAY, append=POOL_ON, timeout=300)
+    base = books(b, 'dry.base')
+    assert base['used_bytes'] == 0 and base['committed_bytes'] == 0
+    # Free bytes left, and the donations that fit in them before one fails.
+    for keep, fit in ((90112, 4), (81920, 3), (73728, 2), (65536, 1), (0, 0)):
+        before, after = books(b, f'dry.{keep}.before'), books(b, f'dry.{keep}.after')
+        assert (after['stats/alloc_success'] - before['stats/alloc_success'] ==
+                fit), keep
+        assert after['stats/free'] - before['stats/free'] == fit, keep
+        out = b.kv[f'dry.{keep}.out']
+        # Refused at the first run, where EL2 takes the VM's memory.
+        assert re.fullmatch(r'pkvm-vms: FAIL step=run vm=0 vcpu=0 errno='
+                            r'ENOMEM \(12\)', out), (keep, out)
+        assert kv_int(b, f'dry.{keep}.before.free_bytes') == keep
+        # Everything EL2 took came back, and the reservation went.
+        assert after['used_bytes'] == before['used_bytes'], keep
+        assert after['committed_bytes'] == before['committed_bytes'], keep
+        assert after['stats/invalid_free'] == 0, keep
+        assert kv_int(b, f'dry.{keep}.after.stranded') == 0, keep
+        assert b.kv[f'dry.{keep}.after.validate'] == 'ok', keep
+        # The failed donation is counted as a failed allocation.
+        assert (kv_int(b, f'dry.{keep}.after.stats/alloc_fail') >
+                kv_int(b, f'dry.{keep}.before.stats/alloc_fail')), keep
+    vms_ok(b, 'dry.next')
+    end = books(b, 'dry.end')
+    assert end['used_bytes'] == 0 and end['committed_bytes'] == 0
+    assert b.kv['dry.end.validate'] == 'ok'
 
 
 def test_blocks_of_a_failed_teardown_stay_out_of_the_pool(lane):

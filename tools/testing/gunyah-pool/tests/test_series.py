@@ -45,21 +45,29 @@ def subject(images, n):
     return images[n].stem[5:]
 
 
+def step(images, prefix):
+    """The number of the one patch whose subject starts with PREFIX."""
+    found = [n for n in images if subject(images, n).startswith(prefix)]
+    assert len(found) == 1, (prefix, sorted(images))
+    return found[0]
+
+
 STATE = r'''
 if [ -d $P ]; then kv sysfs present; snap s; else kv sysfs absent; fi
 '''
 
 
 def test_driver_patch_runs_a_no_map_pool(images):
-    assert subject(images, 2) == 'virt-gunyah-add-the-donation-pool'
-    b = harness.boot('series-0002-no-map', STATE, image=images[2])
+    n = step(images, 'virt-gunyah-add-the-donation-pool')
+    b = harness.boot(f'series-{n:04}-no-map', STATE, image=images[n])
     assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: 0x0*50000000\.\.0x0*51ffffff '
                    r'\(32 MiB\), no-map$')
     assert b.kv['sysfs'] == 'absent'
 
 
 def test_driver_patch_refuses_a_reusable_region(images):
-    b = harness.boot('series-0002-reusable', STATE, image=images[2],
+    n = step(images, 'virt-gunyah-add-the-donation-pool')
+    b = harness.boot(f'series-{n:04}-reusable', STATE, image=images[n],
                      overlay=REUSABLE)
     assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: refused: '
                    r'reusable regions are not supported$')
@@ -67,19 +75,19 @@ def test_driver_patch_refuses_a_reusable_region(images):
 
 
 def test_sysfs_patch_shows_the_pool(images):
-    assert subject(images, 3).startswith('virt-gunyah-add-a-sysfs-interface')
-    b = harness.boot('series-0003-no-map', STATE, image=images[3])
+    n = step(images, 'virt-gunyah-add-a-sysfs-interface')
+    b = harness.boot(f'series-{n:04}-no-map', STATE, image=images[n])
     assert b.kv['s.mode'] == 'no-map'
     assert int(b.kv['s.size_bytes']) == 32 * MiB
     assert b.kv['s.stats/grow'] == '0'
 
 
 def test_reusable_patch_grows_from_cma(images):
-    assert subject(images, 4).startswith('virt-gunyah-add-the-reusable-mode')
-    b = harness.boot('series-0004-reusable', STATE + r'''
+    n = step(images, 'virt-gunyah-add-the-reusable-mode')
+    b = harness.boot(f'series-{n:04}-reusable', STATE + r'''
 try min_rc sh -c "echo 8388608 > $P/min_size_bytes"
 snap g
-''', image=images[4], overlay=REUSABLE)
+''', image=images[n], overlay=REUSABLE)
     assert b.kv['s.mode'] == 'reusable'
     assert int(b.kv['s.size_bytes']) == 0
     assert b.kv['min_rc'] == '0'
@@ -91,7 +99,8 @@ def test_reusable_patch_alone_refuses_rodata_on(images):
     """A vendor tree that took the driver but not the arm64 patch: with
     rodata=on the reusable pool is refused, naming the patch; with the
     arm64 patch (the last one) it runs."""
-    b = harness.boot('series-0004-rodata-on', STATE, image=images[4],
+    n = step(images, 'virt-gunyah-add-the-reusable-mode')
+    b = harness.boot(f'series-{n:04}-rodata-on', STATE, image=images[n],
                      overlay=REUSABLE, append='rodata=on')
     assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: refused: reusable mode needs a '
                    r'page-granular linear map \(rodata=full\), or the arm64 patch that maps '
