@@ -2,7 +2,7 @@
 /*
  * pkvm-vms: the VM lifecycle of a hypervisor driver, against pKVM's EL2.
  *
- *   pkvm-vms [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD]
+ *   pkvm-vms [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD] [-F N]
  *
  * Each round creates VMS VMs; each VM gets VCPUS vCPUs, or with a SEED a
  * seeded number of them from 1 to VCPUS. Every vCPU runs its guest code to a
@@ -17,6 +17,12 @@
  * or, at the first failure, one line naming the step and the errno:
  *   pkvm-vms: FAIL step=create_vcpu vm=3 vcpu=1 errno=ENOMEM
  * and exit status 1. The VMs created so far are torn down either way.
+ *
+ * With -F N, the Nth fault-injection point this task passes from the first
+ * KVM_CREATE_VM to the last teardown fails (/proc/thread-self/fail-nth;
+ * which points count is set in debugfs), and one more line follows:
+ *   pkvm-vms: fail-nth n=N injected=1
+ * injected=0 when the lifecycle passed fewer than N points.
  *
  * A stand-in for the Gunyah drivers' VM lifecycle, built static for arm64.
  */
@@ -223,17 +229,20 @@ int main(int argc, char **argv)
 	unsigned int nr_vms = 1, max_vcpus = 1, rounds = 1, r, i;
 	unsigned long long seed = 0;
 	const char *hold_cmd = NULL;
-	int opt, ret = 0, created;
+	int opt, ret = 0, created, nth_fd = -1;
+	unsigned int fail_nth = 0;
+	char nth[16];
 
-	while ((opt = getopt(argc, argv, "n:c:r:s:H:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:c:r:s:H:F:")) != -1) {
 		switch (opt) {
 		case 'n': nr_vms = strtoul(optarg, NULL, 0); break;
 		case 'c': max_vcpus = strtoul(optarg, NULL, 0); break;
 		case 'r': rounds = strtoul(optarg, NULL, 0); break;
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'H': hold_cmd = optarg; break;
+		case 'F': fail_nth = strtoul(optarg, NULL, 0); break;
 		default:
-			fprintf(stderr, "usage: %s [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD]\n",
+			fprintf(stderr, "usage: %s [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD] [-F N]\n",
 				argv[0]);
 			return 2;
 		}
@@ -249,6 +258,13 @@ int main(int argc, char **argv)
 	if (kvm_fd < 0)
 		return fail("open_kvm", -1, -1, errno) ? 1 : 0;
 	run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (fail_nth) {
+		/* Opened first: only the lifecycle may consume the fault. */
+		nth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+		snprintf(nth, sizeof(nth), "%u", fail_nth);
+		if (nth_fd < 0 || write(nth_fd, nth, strlen(nth)) < 0)
+			return fail("fail_nth", -1, -1, errno) ? 1 : 0;
+	}
 
 	for (r = 0; r < rounds && !ret; r++) {
 		for (created = 0; created < (int)nr_vms && !ret; created++) {
@@ -266,6 +282,21 @@ int main(int argc, char **argv)
 		}
 		for (i = 0; i < (unsigned int)created; i++)
 			destroy_vm(&vms[i]);
+	}
+	if (nth_fd >= 0) {
+		ssize_t len;
+
+		/* What is left of the count: 0 once the fault was injected. */
+		len = pread(nth_fd, nth, sizeof(nth) - 1, 0);
+		nth[len > 0 ? len : 0] = '\0';
+		if (write(nth_fd, "0", 1) < 0)
+			ret = fail("fail_nth", -1, -1, errno);
+		if (!ret)
+			printf("pkvm-vms: ok seed=%llu rounds=%u vms=%u vcpus=%llu mmio_exits=%llu system_off=%llu\n",
+			       seed, rounds, nr_vms, total_vcpus, mmio_exits, system_offs);
+		printf("pkvm-vms: fail-nth n=%u injected=%d\n", fail_nth,
+		       len > 0 && atoi(nth) == 0);
+		return ret ? 1 : 0;
 	}
 	if (ret)
 		return 1;

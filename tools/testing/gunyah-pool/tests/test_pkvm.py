@@ -324,6 +324,70 @@ def test_a_pool_that_runs_dry_after_reserving_unwinds(lane):
     assert b.kv['dry.end.validate'] == 'ok'
 
 
+# The consumer's error paths, swept: the Nth fault point of a 2-vCPU VM's
+# lifecycle fails (VM creation, vCPU creation, the first run that donates,
+# teardown), for N = 1, 2, ... until a lifecycle passes fewer points than N.
+# Slab and page allocations that may sleep count as well as the pool's own
+# points. After every step the pool's books are back at the baseline, and a
+# following VM runs.
+SWEEP_SCRIPT = STATE_SH + r"""
+for f in failslab fail_page_alloc; do
+	echo N > /sys/kernel/debug/$f/ignore-gfp-wait
+	echo 0 > /sys/kernel/debug/$f/verbose
+done
+echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+for f in $D/fail_*; do echo 0 > $f/verbose; done
+echo 16777216 > $P/min_size_bytes
+state sweep.base
+read -r base_used < $P/used_bytes
+read -r base_committed < $P/committed_bytes
+n=1; bad=0; failed=0; steps=0
+while [ $n -le 3000 ]; do
+	out=$(pkvm-vms -n 1 -c 2 -F $n 2>&1 | tail -n 2 | tr '\n' ' ')
+	steps=$n
+	case "$out" in *FAIL*) failed=$((failed + 1)) ;; esac
+	read -r u < $P/used_bytes
+	read -r c < $P/committed_bytes
+	read -r st < @PROBE@/stranded_bytes
+	read -r v < $D/validate
+	if [ "$u" != "$base_used" ] || [ "$c" != "$base_committed" ] ||
+	   [ "$st" != 0 ] || [ "$v" != ok ]; then
+		bad=$((bad + 1))
+		mark "sweep n=$n out=[$out] used=$u committed=$c stranded=$st valid=$v"
+	fi
+	case "$out" in *"injected=1"*) ;; *) break ;; esac
+	n=$((n + 1))
+done
+kv sweep.steps $steps
+kv sweep.failed $failed
+kv sweep.bad $bad
+kv sweep.last "$out"
+vms sweep.next -n 1 -c 2
+state sweep.end
+"""
+
+
+def test_every_fault_in_a_vm_lifecycle_is_unwound(lane):
+    b = harness.boot('pkvm-sweep', script(SWEEP_SCRIPT), lane=lane,
+                     overlay=OVERLAY, append=POOL_ON, timeout=600)
+    steps, failed = kv_int(b, 'sweep.steps'), kv_int(b, 'sweep.failed')
+    harness.note(f'pkvm fail-nth sweep [{lane}]: {steps - 1} faults injected '
+                 f'into a 2-vCPU VM lifecycle, {failed} failed it, books ok')
+    # The last run injected nothing and succeeded; every one before it had
+    # a fault injected.
+    assert re.search(r'pkvm-vms: ok .* pkvm-vms: fail-nth n=\d+ injected=0',
+                     b.kv['sweep.last']), b.kv['sweep.last']
+    assert steps > 20, steps
+    assert failed > 0
+    assert kv_int(b, 'sweep.bad') == 0, [m for m in b.marks
+                                         if m.startswith('sweep n=')][:5]
+    vms_ok(b, 'sweep.next')
+    assert books(b, 'sweep.end') == books(b, 'sweep.base') | {
+        k: books(b, 'sweep.end')[k] for k in ('stats/alloc_success',
+                                              'stats/free')}
+    assert b.kv['sweep.end.validate'] == 'ok'
+
+
 def test_blocks_of_a_failed_teardown_stay_out_of_the_pool(lane):
     # The probe's "strand" makes the host forget a live VM's handle, so its
     # teardown fails at EL2 (-ENOENT) and EL2 keeps every page it was given.
