@@ -1,15 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Usage: scripts/gunyah-pool/deps.sh
+# Usage: scripts/gunyah-pool/deps.sh [--dtschema]
 #
 # Install everything building, booting and testing the pool needs, from
 # Debian's packages, and skip what is already there. The one list of
-# packages is here. The arm64 busybox is unpacked into build/busybox, and
-# a pinned dtschema from PyPI goes into the virtual environment
-# build/dtschema-venv.
+# packages is here. The arm64 busybox is unpacked into build/busybox.
+# With --dtschema (the check command: dt_binding_check needs it), a pinned
+# dtschema from PyPI also goes into the virtual environment
+# build/dtschema-venv; the demo, the tests and the benchmark need nothing
+# but Debian's packages.
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '4,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
+want_dtschema=
+[ "${1:-}" = --dtschema ] && want_dtschema=1
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -78,11 +82,16 @@ dtschema=(
 	yamllint==1.38.0 pathspec==1.1.1
 )
 venv=$top/build/dtschema-venv
-if [ "$(cat "$venv/.pins" 2>/dev/null)" != "${dtschema[*]}" ]; then
+if [ -n "$want_dtschema" ] &&
+   [ "$(cat "$venv/.pins" 2>/dev/null)" != "${dtschema[*]}" ]; then
 	echo "deps: installing ${dtschema[0]} from PyPI into build/dtschema-venv"
 	rm -rf "$venv"
 	python3 -m venv "$venv"
-	"$venv/bin/pip" install -q --disable-pip-version-check --no-deps "${dtschema[@]}"
-	"$venv/bin/pip" check -q --disable-pip-version-check
+	if ! "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "${dtschema[@]}" ||
+	   ! "$venv/bin/pip" check -q --disable-pip-version-check; then
+		rm -rf "$venv"
+		echo "deps: cannot install ${dtschema[0]} from PyPI. Only the check command needs it, for the kernel's dt_binding_check of the binding; the demo, the tests and the benchmark do not." >&2
+		exit 1
+	fi
 	echo "${dtschema[*]}" > "$venv/.pins"
 fi

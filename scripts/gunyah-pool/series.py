@@ -27,6 +27,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
@@ -275,8 +277,13 @@ from a reusable Gunyah donation pool, which is never in the linear map;
 a VM the pool cannot promise is refused at KVM_CREATE_VCPU with -ENOMEM.
 Teardown returns blocks by a record, not through the teardown memcache,
 whose links EL2 writes inside pages the host cannot read; blocks EL2 did
-not hand back stay out of the pool and are counted. A no-map pool is
-refused at boot: EL2 does not take MEMBLOCK_NOMAP memory.
+not hand back stay out of the pool and are counted. Whether the pool can
+serve EL2 is read from its region's memblock flags, without allocating:
+a no-map pool is refused at boot, as EL2 does not take MEMBLOCK_NOMAP
+memory. Pool blocks are charged to the VMM's memory cgroup
+(GFP_KERNEL_ACCOUNT), as the page allocator's donations are, and a new
+VM statistic, protected_hyp_mem, gives the bytes donated to EL2 for each
+VM through KVM_GET_STATS_FD.
 
 CONFIG_PKVM_DONATION_PROBE adds a debugfs probe that reads donated memory
 as a stray access would, to show the crash and that the pool prevents it.''',
@@ -504,6 +511,25 @@ def missing_options(cfg, config, tree):
     return missing
 
 
+def run_with_progress(cmd, label):
+    """Run CMD, printing a line at least every 30 seconds while it runs, as
+    build-kernel.sh does; return its exit status and output."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile('w+') as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                text=True)
+        while True:
+            try:
+                proc.wait(timeout=25)
+                break
+            except subprocess.TimeoutExpired:
+                secs = int(time.monotonic() - start)
+                print(f'series: {label}: {secs // 60}:{secs % 60:02} elapsed',
+                      flush=True)
+        out.seek(0)
+        return proc.returncode, out.read()
+
+
 def build_each(patches):
     tree = BUILD / 'series-tree'
     if tree.exists():
@@ -530,15 +556,15 @@ def build_each(patches):
         if missing:
             sys.exit(f'series: after {p.name}, options that did not stick:\n' +
                      '\n'.join(missing))
-        res = subprocess.run(kmake + ['Image'], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-        warnings = [line for line in res.stdout.splitlines()
+        rc, output = run_with_progress(kmake + ['Image'],
+                                       f'building after {p.name}')
+        warnings = [line for line in output.splitlines()
                     if 'warning:' in line and 'gunyah' in line]
         print(f'series: build after {p.name}: '
-              f'{"FAILED" if res.returncode else "ok"}, '
-              f'{len(warnings)} warnings in our files')
-        if res.returncode or warnings:
-            sys.exit(res.stdout[-3000:])
+              f'{"FAILED" if rc else "ok"}, '
+              f'{len(warnings)} warnings in our files', flush=True)
+        if rc or warnings:
+            sys.exit(output[-3000:])
         # Kept for tools/testing/gunyah-pool/tests/test_series.py to boot.
         images.mkdir(parents=True, exist_ok=True)
         shutil.copy(obj / 'arch/arm64/boot/Image', images / f'{p.stem}.Image')

@@ -163,6 +163,8 @@ static struct pkvm_donations *donations_grow(struct kvm *kvm)
 	return d;
 }
 
+static void *donation_alloc(struct kvm *kvm, size_t size);
+
 /**
  * pkvm_donation_alloc() - memory for the host to donate to EL2
  * @kvm: the VM, with its config_lock held
@@ -173,11 +175,21 @@ static struct pkvm_donations *donations_grow(struct kvm *kvm)
  */
 void *pkvm_donation_alloc(struct kvm *kvm, size_t size)
 {
+	void *va;
+
+	lockdep_assert_held(&kvm->arch.config_lock);
+	va = donation_alloc(kvm, size);
+	if (va)
+		kvm->stat.protected_hyp_mem += size;
+	return va;
+}
+
+static void *donation_alloc(struct kvm *kvm, size_t size)
+{
 	struct pkvm_donations *d;
 	phys_addr_t phys;
 	void *va;
 
-	lockdep_assert_held(&kvm->arch.config_lock);
 	if (!keep_record())
 		return alloc_pages_exact(size, GFP_KERNEL_ACCOUNT);
 	d = donations_grow(kvm);
@@ -185,8 +197,11 @@ void *pkvm_donation_alloc(struct kvm *kvm, size_t size)
 		return NULL;
 
 	if (donation_pool_on) {
-		/* No __GFP_ZERO: EL2 clears what it maps. */
-		if (gunyah_pool_alloc(get_order(size), GFP_KERNEL, &phys))
+		/*
+		 * Charged to the VMM's memory cgroup, as the page allocator's
+		 * path charges it. No __GFP_ZERO: EL2 clears what it maps.
+		 */
+		if (gunyah_pool_alloc(get_order(size), GFP_KERNEL_ACCOUNT, &phys))
 			return NULL;
 		va = phys_to_virt(phys);
 	} else {
@@ -220,6 +235,7 @@ void pkvm_donation_free(struct kvm *kvm, void *va, size_t size)
 	unsigned int i;
 
 	lockdep_assert_held(&kvm->arch.config_lock);
+	kvm->stat.protected_hyp_mem -= size;
 	if (!keep_record()) {
 		free_pages_exact(va, size);
 		return;
@@ -257,6 +273,8 @@ void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 
 	lockdep_assert_held(&kvm->arch.config_lock);
 	if (!donation_pool_on) {
+		if (returned)
+			kvm->stat.protected_hyp_mem = 0;
 		free_hyp_memcache(mc);
 		goto out;
 	}
@@ -271,6 +289,7 @@ void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 		returned = false;
 
 	if (returned) {
+		kvm->stat.protected_hyp_mem = 0;
 		for (i = 0; d && i < d->nr; i++)
 			donation_free(&d->blocks[i]);
 	} else if (bytes) {

@@ -65,6 +65,7 @@
 #include <linux/init.h>
 #include <linux/log2.h>
 #include <linux/math64.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/percpu.h>
@@ -761,6 +762,7 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 			    gfp_t gfp, phys_addr_t *phys)
 {
 	bool zero = gfp & __GFP_ZERO, may_sleep = gfpflags_allow_blocking(gfp);
+	bool account = gfp & __GFP_ACCOUNT, late = zero || account;
 	bool over_max = false, crossed = false, counted = false, too_much;
 	unsigned long pgoff;
 	phys_addr_t block = 0;
@@ -777,17 +779,17 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 		goto out;
 	}
 
-	/* A block to be zeroed is counted once it is. */
-	pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
+	/* A block to be zeroed or charged is counted once it is. */
+	pgoff = pool_get(pool, order, !late, &counted, &over_max, &crossed);
 	/* What is short may sit in the caches. */
 	if (pgoff == POOL_NONE && pool_drain(pool, may_sleep)) {
 		over_max = false;
-		pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
+		pgoff = pool_get(pool, order, !late, &counted, &over_max, &crossed);
 	}
 	/* A backing that can grow is asked to, within max_size_bytes. */
 	while (pgoff == POOL_NONE && !over_max && pool->ops->grow &&
 	       !pool->ops->grow(pool, gfp))
-		pgoff = pool_get(pool, order, !zero, &counted, &over_max, &crossed);
+		pgoff = pool_get(pool, order, !late, &counted, &over_max, &crossed);
 
 	if (pgoff == POOL_NONE) {
 		ret = -ENOMEM;
@@ -797,18 +799,25 @@ int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
 	block = pool_phys(pool, pgoff);
 	if (crossed)
 		pool_notify_low(pool);
-	if (zero) {
+	if (zero)
 		ret = pool_zero_block(block, order, gfp);
-		if (ret) {
-			/* Undone, not freed: it was never handed out. */
-			too_much = false;
-			pool_release(pool, block, order, false, &counted, &too_much);
-			if (too_much)
-				pool->ops->kick(pool);
-			gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
-			block = 0;
-			goto out;
-		}
+	/*
+	 * Charged as the page allocator charges a page it hands out with
+	 * __GFP_ACCOUNT: to the current task's memory cgroup, through the
+	 * block's first page, until pool_release() uncharges it.
+	 */
+	if (!ret && account &&
+	    memcg_kmem_charge_page(phys_to_page(block), gfp, order))
+		ret = -ENOMEM;
+	if (ret) {
+		/* Undone, not freed: it was never handed out. */
+		too_much = false;
+		pool_release(pool, block, order, false, &counted, &too_much);
+		if (too_much)
+			pool->ops->kick(pool);
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
+		block = 0;
+		goto out;
 	}
 	if (!counted)
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
@@ -840,6 +849,17 @@ static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * Uncharge a block that was charged to a memory cgroup, if it was, before
+ * anyone can hand it out again and charge it anew: under the lock that
+ * releases it, right after its bit in @out was cleared.
+ */
+static void pool_uncharge(struct gunyah_pool *pool, unsigned long pgoff,
+			  unsigned int order)
+{
+	memcg_kmem_uncharge_page(phys_to_page(pool_phys(pool, pgoff)), order);
 }
 
 static const char *pool_why_refused(struct gunyah_pool *pool,
@@ -882,6 +902,7 @@ static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
 		if (pool_pcp_on(pool)) {
 			ok = test_and_clear_bit(bit, pool->out[order]);
 			if (ok) {
+				pool_uncharge(pool, pgoff, order);
 				*too_much = pool_give_back(pool, order);
 				if (pcp->count[order] == pool_pcp_high(order))
 					pool_pcp_spill(pool, pcp, order,
@@ -900,6 +921,7 @@ static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
 	spin_lock_irqsave(&pool->lock, flags);
 	ok = test_and_clear_bit(bit, pool->out[order]);
 	if (ok) {
+		pool_uncharge(pool, pgoff, order);
 		*too_much = pool_give_back(pool, order);
 		pool_put(pool, pgoff, order);
 	}
@@ -1548,7 +1570,9 @@ void gunyah_pool_fault_debugfs_init(struct dentry *dir)
  * @order:	log2 of the number of pages, 0 to %GUNYAH_POOL_MAX_ORDER
  * @gfp:	%GFP_KERNEL, or %GFP_NOWAIT or %GFP_ATOMIC when the caller may
  *		not sleep; %__GFP_ZERO clears the block through a short-lived
- *		mapping and needs a mask that may sleep
+ *		mapping and needs a mask that may sleep; %__GFP_ACCOUNT
+ *		(%GFP_KERNEL_ACCOUNT) charges the block to the current task's
+ *		memory cgroup until it is freed, as the page allocator does
  * @phys:	set to the physical address of the block on success
  *
  * Allocates 2^@order physically contiguous pages, aligned to their size,
@@ -1558,7 +1582,8 @@ void gunyah_pool_fault_debugfs_init(struct dentry *dir)
  * Context: Any context if @gfp does not allow blocking; otherwise process
  * context, may sleep.
  * Return: 0 on success; -ENOMEM if the pool has no such block within
- * max_size_bytes; -EINVAL for a bad @order, or %__GFP_ZERO with a mask that
+ * max_size_bytes, or the memory cgroup refused the charge (the block is
+ * back in the pool); -EINVAL for a bad @order, or %__GFP_ZERO with a mask that
  * may not sleep; -ENODEV if there is no pool or it is not ready yet.
  */
 int gunyah_pool_alloc(unsigned int order, gfp_t gfp, phys_addr_t *phys)

@@ -317,6 +317,8 @@ static ssize_t alloc_write(struct file *file, const char __user *ubuf,
 		gfp = GFP_KERNEL;
 	else if (!strcmp(flags, "zero"))
 		gfp = GFP_KERNEL | __GFP_ZERO;
+	else if (!strcmp(flags, "account"))
+		gfp = GFP_KERNEL_ACCOUNT;
 	else if (!strcmp(flags, "nowait"))
 		gfp = GFP_NOWAIT;
 	else if (!strcmp(flags, "atomic"))

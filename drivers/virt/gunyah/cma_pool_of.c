@@ -192,8 +192,7 @@ static struct gunyah_pool *__init gunyah_pool_nomap_create(struct gunyah_pool_re
 /*
  * Hibernation and restore ask the pool first (gunyah_pool_pm_prepare()). A
  * refused restore keeps its image: the hibernation core resets the image's
- * signature only once PM_RESTORE_PREPARE has passed
- * (patches/0006-PM-hibernate-keep-the-image-when-a-restore-is-refused.patch).
+ * signature only once every PM_RESTORE_PREPARE notifier has agreed.
  */
 static int gunyah_pool_pm_notify(struct notifier_block *nb,
 				 unsigned long action, void *data)

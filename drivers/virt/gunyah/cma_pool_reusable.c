@@ -310,15 +310,16 @@ static void pool_kick(struct gunyah_pool *pool)
 
 /*
  * An allocation found the pool short. Only a caller that may sleep grows it,
- * within the reclaim its @gfp allows; for any other the worker grows it.
+ * within the reclaim its @gfp allows; any other kicks the worker, which grows
+ * the pool if the watermarks say so, and fails.
  *
  * Callers that miss together grow the pool once, not once each (F5): a
  * caller that finds @grow_gen moved while it waited for the lock returns at
  * once to try the chunk another grew. The worker and settle hold the lock
  * across a cma_alloc() with full GFP_KERNEL reclaim, which may wait on I/O
  * and filesystem locks; a caller that may not recurse into either must not
- * wait for them (F6), so it only tries the lock and otherwise leaves the
- * growing to the worker.
+ * wait for them (F6), so it only tries the lock and otherwise fails as a
+ * caller that may not sleep does.
  */
 static int pool_grow_for(struct gunyah_pool *pool, gfp_t gfp)
 {
@@ -404,11 +405,14 @@ static void pool_freeze(struct gunyah_pool *pool, bool restore)
 		return;
 	gunyah_pool_usage(pool, &u);
 	held = u.held;
-	if (u.min_size && !gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, 0))
+	/* min_size_bytes would keep chunks: lift it until the restore is over. */
+	if (u.min_size && gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, 0))
+		u.min_size = 0;
+	scoped_guard(mutex, &r->resize_lock) {
 		r->thaw_min_size = u.min_size;
-	scoped_guard(mutex, &r->resize_lock)
 		while (!gunyah_pool_reusable_shrink(r))
 			;
+	}
 	gunyah_pool_usage(pool, &u);
 	pr_info("%s: restore: %llu bytes given back to CMA, %llu still held\n",
 		pool->name, held - u.held, u.held);

@@ -1725,7 +1725,34 @@ struct fail_step {
 	bool reusable;		/* runs on the system's reusable pool */
 	int (*run)(struct gunyah_pool *pool, phys_addr_t *phys);
 	void (*undo)(struct gunyah_pool *pool, phys_addr_t phys);
+	int zeroed;		/* order of the zeroed block it returns, or -1 */
 };
+
+/*
+ * A zeroed block that came back from a run must be zero. Dirty it before it
+ * goes back, so that the next run, which gets the same block, cannot pass
+ * by finding it clean: a fault that failed the zeroing must fail the run.
+ */
+static void fail_check_zeroed(struct kunit *test, phys_addr_t phys,
+			      unsigned int order, unsigned int n)
+{
+	unsigned long i, nr = 1UL << order;
+	struct page **pages;
+	u8 *va = NULL;
+
+	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL);
+	if (pages) {
+		for (i = 0; i < nr; i++)
+			pages[i] = phys_to_page(phys + i * PAGE_SIZE);
+		va = vmap(pages, nr, VM_MAP, PAGE_KERNEL);
+		kvfree(pages);
+	}
+	KUNIT_ASSERT_NOT_NULL(test, va);
+	KUNIT_EXPECT_TRUE_MSG(test, !memchr_inv(va, 0, nr << PAGE_SHIFT),
+			      "n=%u: a block handed out as zeroed is not", n);
+	memset(va, 0xa5, nr << PAGE_SHIFT);
+	vunmap(va);
+}
 
 static int fail_alloc0(struct gunyah_pool *pool, phys_addr_t *phys)
 {
@@ -1774,10 +1801,10 @@ static void fail_undo_shrink(struct gunyah_pool *pool, phys_addr_t phys)
 }
 
 static const struct fail_step fail_steps[] = {
-	{ "alloc order 0 zeroed", false, fail_alloc0, fail_free0 },
-	{ "alloc order 9 zeroed", false, fail_alloc9, fail_free9 },
-	{ "grow by a chunk", true, fail_grow, fail_undo_grow },
-	{ "shrink by a chunk", true, fail_shrink, fail_undo_shrink },
+	{ "alloc order 0 zeroed", false, fail_alloc0, fail_free0, 0 },
+	{ "alloc order 9 zeroed", false, fail_alloc9, fail_free9, 9 },
+	{ "grow by a chunk", true, fail_grow, fail_undo_grow, -1 },
+	{ "shrink by a chunk", true, fail_shrink, fail_undo_shrink, -1 },
 };
 
 static void fail_step_desc(const struct fail_step *step, char *desc)
@@ -1818,6 +1845,12 @@ static void gunyah_pool_test_fail_nth(struct kunit *test)
 	/* Something to shrink. */
 	if (step->run == fail_shrink)
 		KUNIT_ASSERT_EQ(test, fail_grow(pool, NULL), 0);
+	/* The block the runs will get, dirty. */
+	if (step->zeroed >= 0) {
+		KUNIT_ASSERT_EQ(test, step->run(pool, &phys), 0);
+		fail_check_zeroed(test, phys, step->zeroed, 0);
+		step->undo(pool, phys);
+	}
 
 	for (n = 1; n < 1000; n++) {
 		gunyah_pool_usage(pool, &before);
@@ -1825,6 +1858,8 @@ static void gunyah_pool_test_fail_nth(struct kunit *test)
 		ret = step->run(pool, &phys);
 		hit = !fail_nth_left();
 		set_fail_nth(0);
+		if (!ret && step->zeroed >= 0)
+			fail_check_zeroed(test, phys, step->zeroed, n);
 		if (!ret)
 			step->undo(pool, phys);
 		else

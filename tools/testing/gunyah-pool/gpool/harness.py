@@ -223,15 +223,15 @@ def guest_helper(name='gpool-helper'):
 MODULES = HERE / 'modules'
 
 
-def build_module(name, lane='pkvm', make_args=(), tag=''):
-    """Build modules/NAME against a lane's kernel, out of tree as a vendor
-    would, in a copy under build/modules/. Returns (returncode, make's
-    output, the .ko files built)."""
+def build_module(name, lane='pkvm', make_args=(), tag='', source=None):
+    """Build modules/NAME (or the directory SOURCE) against a lane's kernel,
+    out of tree as a vendor would, in a copy under build/modules/. Returns
+    (returncode, make's output, the .ko files built)."""
     objdir = kernel(LANES[lane][0])
     src = BUILD / 'modules' / lane / (name + tag)
     if src.exists():
         shutil.rmtree(src)
-    shutil.copytree(MODULES / name, src)
+    shutil.copytree(source or MODULES / name, src)
     res = subprocess.run(['make', '-C', str(TREE), f'O={objdir}', 'ARCH=arm64',
                           'CROSS_COMPILE=aarch64-linux-gnu-', f'M={src}',
                           *make_args, 'modules'], stdout=subprocess.PIPE,

@@ -10,7 +10,9 @@
  * every memslot (KVM_EXIT_MMIO); the last vCPU of each VM then calls PSCI
  * SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT). The first KVM_RUN makes KVM create the
  * VM at EL2, which is when the host donates its memory. With every VM of the
- * round alive, CMD (if given) runs through /bin/sh; then all are torn down.
+ * round alive, each VM's protected_hyp_mem statistic (KVM_GET_STATS_FD: the
+ * bytes donated to EL2 for it) is printed and CMD (if given) runs through
+ * /bin/sh; then all are torn down.
  *
  * The last line is the summary:
  *   pkvm-vms: ok seed=S rounds=R vms=N vcpus=T mmio_exits=T system_off=N
@@ -195,6 +197,43 @@ static int run_vm(struct vm *v, int idx)
 	return 0;
 }
 
+/* A VM statistic by name, through KVM_GET_STATS_FD; -1 if there is none. */
+static long long vm_stat(int vm_fd, const char *name)
+{
+	struct kvm_stats_header h;
+	struct kvm_stats_desc *d;
+	long long val = -1;
+	uint64_t v;
+	size_t dsz;
+	char *buf = NULL;
+	unsigned int i;
+	int fd;
+
+	fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
+		goto out;
+	dsz = sizeof(*d) + h.name_size;
+	buf = calloc(h.num_desc, dsz);
+	if (!buf || pread(fd, buf, dsz * h.num_desc, h.desc_offset) !=
+		    (ssize_t)(dsz * h.num_desc))
+		goto out;
+	for (i = 0; i < h.num_desc; i++) {
+		d = (struct kvm_stats_desc *)(buf + i * dsz);
+		if (strncmp(d->name, name, h.name_size))
+			continue;
+		if (pread(fd, &v, sizeof(v), h.data_offset + d->offset) ==
+		    sizeof(v))
+			val = v;
+		break;
+	}
+out:
+	free(buf);
+	close(fd);
+	return val;
+}
+
 static void destroy_vm(struct vm *v)
 {
 	unsigned int i;
@@ -276,6 +315,10 @@ int main(int argc, char **argv)
 				ret = run_vm(&vms[created], created);
 		}
 		if (!ret && hold_cmd) {
+			/* What each VM has donated to EL2, as KVM's stats say. */
+			for (i = 0; i < (unsigned int)created; i++)
+				printf("pkvm-vms: vm %u protected_hyp_mem=%lld\n", i,
+				       vm_stat(vms[i].fd, "protected_hyp_mem"));
 			fflush(stdout);
 			if (system(hold_cmd))
 				ret = fail("hold_cmd", -1, -1, EINVAL);

@@ -7,6 +7,7 @@ the linear map itself does not link. The
 modules (tools/testing/gunyah-pool/modules/) are built out of tree against
 the pkvm lane's kernel, the lane with CONFIG_MODULES."""
 import re
+import shutil
 
 import pytest
 
@@ -106,3 +107,43 @@ rmmod gpool_consumer
     assert b.lines(r'gpool_consumer: reserve=-19 alloc4=-19 alloc0=-19 '
                    r'bad_order=-19$')
     assert b.lines(r'gpool_consumer: unloaded$')
+
+
+# The pool's API, as the kernel exports it: exactly these four symbols,
+# GPL-only, in the GUNYAH namespace. Nothing that could put memory back
+# into, or take it out of, the linear map is exported by the pool or for it.
+API = {'gunyah_pool_alloc', 'gunyah_pool_free', 'gunyah_pool_reserve',
+       'gunyah_pool_unreserve'}
+NEVER = {'gunyah_pool_add_range', 'gunyah_pool_take_range',
+         'gunyah_pool_get_region', 'set_direct_map_invalid_noflush',
+         'set_direct_map_default_noflush', 'set_memory_valid'}
+
+
+def test_exactly_the_api_is_exported_gpl_only_in_the_namespace(lane):
+    symvers = harness.kernel(harness.LANES[lane][0]) / 'Module.symvers'
+    rows = [line.split('\t') for line in symvers.read_text().splitlines()]
+    ours = {r[1]: r for r in rows if 'gunyah' in r[1]}
+    assert set(ours) == API, sorted(ours)
+    for name, (_, _, where, kind, ns) in ours.items():
+        assert (where, kind, ns) == ('vmlinux', 'EXPORT_SYMBOL_GPL', 'GUNYAH'), name
+    exported = {r[1] for r in rows}
+    assert not exported & NEVER, sorted(exported & NEVER)
+
+
+def test_a_module_that_is_not_gpl_cannot_use_the_pool(lane):
+    """The consumer module, relicensed: modpost refuses each of the four
+    GPL-only symbols it uses."""
+    src = harness.MODULES / 'consumer' / 'gpool_consumer.c'
+    text = src.read_text()
+    assert 'MODULE_LICENSE("GPL");' in text
+    tmp = harness.BUILD / 'modules-src' / 'proprietary'
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(harness.MODULES / 'consumer', tmp)
+    (tmp / 'gpool_consumer.c').write_text(
+        text.replace('MODULE_LICENSE("GPL");', 'MODULE_LICENSE("Proprietary");'))
+    rc, out, _ = harness.build_module('consumer', lane, tag='-proprietary',
+                                      source=tmp)
+    assert rc != 0, out
+    for sym in sorted(API):
+        assert re.search(rf"GPL-incompatible module gpool_consumer\.ko uses "
+                         rf"GPL-only symbol '{sym}'", out), (sym, out[-2000:])

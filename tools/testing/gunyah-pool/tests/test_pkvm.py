@@ -388,6 +388,103 @@ def test_every_fault_in_a_vm_lifecycle_is_unwound(lane):
     assert b.kv['sweep.end.validate'] == 'ok'
 
 
+# Memory cgroups: a tenant pays for the hypervisor memory its VMs take
+# from the pool, as it pays for stock pKVM's page-allocator donations. The
+# VMM runs in cgroup "t"; /proc/kpagecgroup says which pages of the pool's
+# region are charged to it (a block's first page carries the charge).
+MEMCG_SCRIPT = STATE_SH + r"""
+mkdir -p /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir /sys/fs/cgroup/t
+G=/sys/fs/cgroup/t
+ino=$(stat -c %i $G)
+pfn0=$(( $(cat $D/base) / 4096 ))
+npages=$(( $(cat $P/capacity_bytes) / 4096 ))
+cat > /tmp/cg.sh <<EOF2
+. /lib.sh
+G=$G
+read -r v < \$G/memory.current; kv \$1.current \$v
+kv \$1.kernel "\$(awk '/^kernel /{ print \$2 }' \$G/memory.stat)"
+read -r v < \$P/used_bytes; kv \$1.used \$v
+# Pages of the region the pool holds (PageOffline, KPF_OFFLINE = 23) that
+# are charged to t: Linux's own movable pages in the region may be too.
+dd if=/proc/kpagecgroup bs=8 skip=$pfn0 count=$npages 2> /dev/null | od -An -tu8 -v -w8 > /tmp/cgs
+dd if=/proc/kpageflags bs=8 skip=$pfn0 count=$npages 2> /dev/null | od -An -tu8 -v -w8 > /tmp/flags
+kv \$1.charged "\$(awk 'NR == FNR { c[FNR] = \$1; next } c[FNR] == $ino && int(\$1 / 8388608) % 2 == 1 { n++ } END { print n + 0 }' /tmp/cgs /tmp/flags)"
+EOF2
+cg() { sh /tmp/cg.sh $1; }
+# in_t CMD...: run CMD in cgroup t.
+in_t() { sh -c 'echo $$ > /sys/fs/cgroup/t/cgroup.procs && exec "$@"' in_t "$@"; }
+cg cg.base
+in_t sh -c "echo '10 account' > $D/alloc"
+cg cg.block
+echo > $D/free_all
+cg cg.freed
+# At memory.max the charge is refused and the block goes back.
+read -r cur < $G/memory.current
+echo $((cur + 1048576)) > $G/memory.max
+kv cg.refused "$(in_t /bin/gpool-helper write $D/alloc '10 account')"
+cg cg.refusal
+echo max > $G/memory.max
+in_t pkvm-vms -n 2 -c 2 -H 'sh /tmp/cg.sh cg.vms' > /tmp/vms.out
+kv cg.vms.out "$(tail -n 1 /tmp/vms.out)"
+dump cg.vms cat /tmp/vms.out
+cg cg.end
+# KVM's per-VM statistic, against the pool's books, for 1 and 4 vCPUs.
+for c in 1 4; do
+	pkvm-vms -n 1 -c $c -H "sh /tmp/cg.sh stat$c" > /tmp/s$c.out
+	dump stat$c cat /tmp/s$c.out
+done
+"""
+
+
+def test_donations_are_charged_to_the_vmms_memory_cgroup(lane):
+    b = harness.boot('pkvm-memcg', script(MEMCG_SCRIPT), lane=lane,
+                     overlay=OVERLAY, append=POOL_ON, timeout=300)
+    kv = {k: int(v) for k, v in b.kv.items()
+          if k.startswith('cg.') and k.split('.')[-1] in
+          ('current', 'kernel', 'used', 'charged')}
+    # The bare API: an order-10 block with __GFP_ACCOUNT is 4 MiB of the
+    # cgroup's kernel memory, on one page of the region, until it is freed.
+    block = 4 << 20
+    assert kv['cg.block.used'] - kv['cg.base.used'] == block
+    assert block <= kv['cg.block.kernel'] - kv['cg.base.kernel'] < block + (64 << 10)
+    assert kv['cg.block.charged'] == 1
+    assert kv['cg.freed.charged'] == 0
+    assert abs(kv['cg.freed.kernel'] - kv['cg.base.kernel']) < 64 << 10
+    # Refused at memory.max: -ENOMEM, and nothing stays taken.
+    assert b.kv['cg.refused'] == 'ENOMEM', b.kv['cg.refused']
+    assert kv['cg.refusal.used'] == kv['cg.freed.used']
+    assert kv['cg.refusal.charged'] == 0
+    # Two VMs of two vCPUs: every block they take from the pool (a PGD, the
+    # VM and two vCPUs each) is charged to the VMM's cgroup, and no longer
+    # once they are gone.
+    assert re.match(r'pkvm-vms: ok ', b.kv['cg.vms.out']), b.kv['cg.vms.out']
+    assert kv['cg.vms.used'] - kv['cg.base.used'] == 2 * (81920 + 8192)
+    assert kv['cg.vms.charged'] == 2 * 4
+    assert kv['cg.vms.kernel'] - kv['cg.base.kernel'] >= 2 * (81920 + 8192)
+    assert kv['cg.end.charged'] == 0
+    assert kv['cg.end.used'] == kv['cg.base.used']
+
+
+def hyp_mem(lines):
+    return [int(m[1]) for m in (re.search(r'protected_hyp_mem=(-?\d+)', x)
+                                for x in lines) if m]
+
+
+def test_kvm_reports_what_each_vm_donated(lane):
+    b = harness.boot('pkvm-memcg', script(MEMCG_SCRIPT), lane=lane,
+                     overlay=OVERLAY, append=POOL_ON, timeout=300)
+    # The model: 80 KiB for a 1-vCPU VM (a 16-page PGD, the VM, one vCPU),
+    # 8 KiB more per vCPU; and it is what the pool's books say.
+    for c in (1, 4):
+        assert hyp_mem(b.dumps[f'stat{c}']) == [81920 + 8192 * (c - 1)], c
+        assert (kv_int(b, f'stat{c}.used') - kv_int(b, 'cg.base.used') ==
+                81920 + 8192 * (c - 1))
+    assert hyp_mem(b.dumps['cg.vms']) == [90112, 90112]
+
+
 def test_blocks_of_a_failed_teardown_stay_out_of_the_pool(lane):
     # The probe's "strand" makes the host forget a live VM's handle, so its
     # teardown fails at EL2 (-ENOENT) and EL2 keeps every page it was given.
