@@ -430,7 +430,7 @@ static void gunyah_pool_test_bad_free(struct kunit *test)
 	struct {
 		phys_addr_t phys;
 		unsigned int order;
-	} bad[6];
+	} bad[8];
 	int i;
 
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &phys), 0);
@@ -447,6 +447,12 @@ static void gunyah_pool_test_bad_free(struct kunit *test)
 	bad[4].order = 3;
 	bad[5].phys = phys;					/* bad order */
 	bad[5].order = GUNYAH_POOL_MAX_ORDER + 1;
+	/* Misaligned for its order: it would name the block at phys. */
+	bad[6].phys = phys + PAGE_SIZE;
+	bad[6].order = 2;
+	/* Runs past the end of the region. */
+	bad[7].phys = pool->base + pool->capacity - PAGE_SIZE;
+	bad[7].order = 1;
 
 	gunyah_pool_usage(pool, &before);
 	for (i = 0; i < ARRAY_SIZE(bad); i++)
@@ -1515,11 +1521,12 @@ static int alloc_in_hardirq(struct gunyah_pool *pool, phys_addr_t *phys)
 	struct atomic_irq ai = { .pool = pool };
 
 	init_completion(&ai.done);
-	hrtimer_init(&ai.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	hrtimer_init_on_stack(&ai.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	ai.timer.function = atomic_irq_fn;
 	hrtimer_start(&ai.timer, ns_to_ktime(NSEC_PER_USEC), HRTIMER_MODE_REL_HARD);
 	wait_for_completion(&ai.done);
 	hrtimer_cancel(&ai.timer);
+	destroy_hrtimer_on_stack(&ai.timer);
 	*phys = ai.phys;
 	return ai.ret;
 }
