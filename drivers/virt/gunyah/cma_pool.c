@@ -1603,7 +1603,8 @@ EXPORT_SYMBOL_NS_GPL(gunyah_pool_alloc, GUNYAH);
  *
  * The caller must have reclaimed the memory from the hypervisor first. A free
  * of memory the pool did not hand out, with another order, or a second free
- * is refused with a warning and counted in stats/invalid_free.
+ * is refused with a warning and counted in stats/invalid_free, unless the
+ * block was handed out again in between: then the second free frees it.
  *
  * Context: Any context.
  */
