@@ -1413,6 +1413,18 @@ static phys_addr_t *use_up(struct kunit *test, struct gunyah_pool *pool,
 	return blocks;
 }
 
+/* Give back @nr order-0 blocks, the books checked before and after. */
+static void give_back(struct kunit *test, struct gunyah_pool *pool,
+		      const phys_addr_t *blocks, unsigned long nr)
+{
+	unsigned long i;
+
+	expect_valid(test, pool);
+	for (i = 0; i < nr; i++)
+		gunyah_pool_block_free(pool, blocks[i], 0);
+	expect_valid(test, pool);
+}
+
 struct grower {
 	struct gunyah_pool *pool;
 	gfp_t gfp;
@@ -1492,10 +1504,7 @@ static void gunyah_pool_test_reusable_noio_never_waits(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(sys, 0, GFP_NOIO, &blocks[nr]), 0);
 	nr++;
 	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1);
-	expect_valid(test, sys);
-	for (i = 0; i < nr; i++)
-		gunyah_pool_block_free(sys, blocks[i], 0);
-	expect_valid(test, sys);
+	give_back(test, sys, blocks, nr);
 }
 
 struct atomic_irq {
@@ -1629,10 +1638,7 @@ static void gunyah_pool_test_reusable_misses_grow_once(struct kunit *test)
 	KUNIT_EXPECT_EQ_MSG(test, test_stat(sys, GUNYAH_POOL_STAT_GROW), grows + 1,
 			    "%zu callers that missed together grew more than one chunk",
 			    ARRAY_SIZE(g));
-	expect_valid(test, sys);
-	for (i = 0; i < nr; i++)
-		gunyah_pool_block_free(sys, blocks[i], 0);
-	expect_valid(test, sys);
+	give_back(test, sys, blocks, nr);
 }
 
 /* Refill below the low watermark up to the high one; drain above it. */

@@ -75,9 +75,50 @@ WALL = {}
 def pytest_runtest_logreport(report):
     module = report.nodeid.split('::')[0].rsplit('/', 1)[-1]
     WALL[module] = WALL.get(module, 0.0) + report.duration
+    if report.skipped:
+        reason = (report.longrepr[2] if isinstance(report.longrepr, tuple)
+                  else str(report.longrepr))
+        SKIPS[report.nodeid] = reason.removeprefix('Skipped: ')
+
+
+# Every skip of a full run (the CI's lanes, no selection) must be one of
+# skips.txt's "test id: reason" lines, and every line must still be a skip:
+# a test that starts skipping, or stops, fails the run until the file says
+# so. Each run writes its own list to out/<run>/skipped.txt.
+SKIPS = {}
+PINNED = Path(__file__).resolve().parent / 'skips.txt'
+FULL_LANES = {'default', 'kasan', 'kasan-pagealloc', 'kcsan', 'pkvm'}
+SKIP_PROBLEMS = []
+
+
+def full_run(config):
+    lanes = set(config.getoption('lanes').split(','))
+    args = [a for a in config.args if a not in ('tests', 'tests/')]
+    return (lanes == FULL_LANES and not config.option.keyword and
+            not config.option.markexpr and not args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    actual = [f'{k}: {v}' for k, v in sorted(SKIPS.items())]
+    (harness.out_dir() / 'skipped.txt').write_text(''.join(a + '\n' for a in actual))
+    if not full_run(session.config):
+        return
+    pinned = [line for line in PINNED.read_text().splitlines()
+              if line and not line.startswith('#')]
+    SKIP_PROBLEMS.extend(f'new skip, not in {PINNED.name}: {a}'
+                         for a in actual if a not in pinned)
+    SKIP_PROBLEMS.extend(f'pinned in {PINNED.name}, but not skipped: {p}'
+                         for p in pinned if p not in actual)
+    if SKIP_PROBLEMS and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    if SKIP_PROBLEMS:
+        terminalreporter.section('gunyah-pool pinned skips', red=True)
+        for line in SKIP_PROBLEMS:
+            terminalreporter.write_line(line)
     if harness.NOTES:
         terminalreporter.section('gunyah-pool figures')
         for line in harness.NOTES:

@@ -84,3 +84,15 @@ trace_off() {
 		dump "$1.fmt" grep -E '^name:|field:' "$_e"
 	done
 }
+
+# fault_setup: failslab and fail_page_alloc fail sleeping allocations too,
+# of every order, and no fault point prints a stack when it fires; for
+# fail-nth sweeps (NOTES: both skip sleeping allocations by default).
+fault_setup() {
+	for _f in failslab fail_page_alloc; do
+		echo N > /sys/kernel/debug/$_f/ignore-gfp-wait
+		echo 0 > /sys/kernel/debug/$_f/verbose
+	done
+	echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+	for _f in $D/fail_*; do echo 0 > $_f/verbose; done
+}

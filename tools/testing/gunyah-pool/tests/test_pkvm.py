@@ -331,12 +331,7 @@ def test_a_pool_that_runs_dry_after_reserving_unwinds(lane):
 # points. After every step the pool's books are back at the baseline, and a
 # following VM runs.
 SWEEP_SCRIPT = STATE_SH + r"""
-for f in failslab fail_page_alloc; do
-	echo N > /sys/kernel/debug/$f/ignore-gfp-wait
-	echo 0 > /sys/kernel/debug/$f/verbose
-done
-echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
-for f in $D/fail_*; do echo 0 > $f/verbose; done
+fault_setup
 echo 16777216 > $P/min_size_bytes
 state sweep.base
 read -r base_used < $P/used_bytes

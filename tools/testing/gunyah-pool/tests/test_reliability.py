@@ -22,12 +22,7 @@ OVERLAYS = {'no-map': harness.DEFAULT_OVERLAY,
 SCRIPT = r'''
 H=/bin/gpool-helper
 C=/sys/kernel/mm/cma/gunyah-pool@50000000
-for f in failslab fail_page_alloc; do
-	echo N > /sys/kernel/debug/$f/ignore-gfp-wait
-	echo 0 > /sys/kernel/debug/$f/verbose
-done
-echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
-for f in $D/fail_*; do echo 0 > $f/verbose; done
+fault_setup
 
 # The pool's state a failed step must leave as it found it: its books,
 # its blocks, every tunable. The peak only where it is the step's subject:
