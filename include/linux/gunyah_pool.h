@@ -11,8 +11,9 @@
 #include <linux/types.h>
 
 /*
- * The largest order gunyah_pool_alloc() serves: 4 MiB with 4 KiB pages, enough
- * for the chunks of 1 MiB and more that the hypervisor heap takes.
+ * The largest order gunyah_pool_alloc() serves: 4 MiB with 4 KiB pages (16 MiB
+ * with 16 KiB, 64 MiB with 64 KiB), enough for the chunks of 1 MiB and more
+ * that the hypervisor heap takes.
  */
 #define GUNYAH_POOL_MAX_ORDER	10
 

@@ -7,9 +7,12 @@
 # built, time) at least every 30 seconds.
 #
 # A lane is tools/testing/gunyah-pool/configs/base.config, plus LANE.config
-# for any lane but "default"; LANE may also be the path of a fragment. The base goes through allnoconfig, the lane's
-# fragment is merged on top with olddefconfig, and every option requested by
-# either is then compared with the final .config: one that did not stick
+# for any lane but "default"; LANE may also be the path of a fragment. A
+# fragment's "# base: OTHER" lines merge OTHER.config before it (the 16k lane
+# is the pkvm lane with 16 KiB pages). The base goes through allnoconfig, the
+# lane's fragments are merged on top with olddefconfig, and every option
+# requested (the last fragment to name one wins) is then compared with the
+# final .config: one that did not stick
 # (usually a dependency the fragment does not enable) fails the build by
 # name. A fragment's "# make: VAR=value ..." lines are passed to make (the
 # kcsan lane instruments only the pool's objects that way). Each lane has its
@@ -38,11 +41,19 @@ die() { echo "build-kernel: $*" >&2; exit 1; }
 
 fragments=("$cfgdir/base.config")
 if [ -f "$lane" ]; then
-	fragments+=("$(realpath "$lane")")
+	frag=$(realpath "$lane")
 	lane=$(basename "$lane" .config)
 elif [ "$lane" != default ]; then
 	[ -f "$cfgdir/$lane.config" ] || die "no lane '$lane' ($cfgdir/$lane.config)"
-	fragments+=("$cfgdir/$lane.config")
+	frag=$cfgdir/$lane.config
+fi
+if [ -n "${frag:-}" ]; then
+	# "# base: LANE" builds on another lane's fragment (one level).
+	for b in $(sed -n 's/^# base: //p' "$frag"); do
+		[ -f "$cfgdir/$b.config" ] || die "$frag: no base lane '$b'"
+		fragments+=("$cfgdir/$b.config")
+	done
+	fragments+=("$frag")
 fi
 out=${objdir:-$tree/obj-$lane}
 
@@ -81,7 +92,9 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.gunyah-pool-config" 2>/dev/null)" 
 		fi
 	done < <(cat "${fragments[@]}" | sed -n \
 		-e 's/^\(CONFIG_[A-Za-z0-9_]*\)=\(.*\)$/\1 \2/p' \
-		-e 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1 n/p')
+		-e 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1 n/p' |
+		awk '{ want[$1] = $2; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } }
+		     END { for (i = 0; i < n; i++) print order[i], want[order[i]] }')
 	[ $bad -eq 0 ] || { rm -f "$out/.gunyah-pool-config"; die "lane $lane: configuration incomplete"; }
 	echo "$stamp" > "$out/.gunyah-pool-config"
 fi

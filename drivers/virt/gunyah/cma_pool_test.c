@@ -403,14 +403,14 @@ static void gunyah_pool_test_max_size(struct kunit *test)
 	phys_addr_t a, b;
 
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_MAX_SIZE,
-						      SZ_1M), 0);
+						      PAGE_SIZE << 8), 0);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, 9, GFP_KERNEL, &a),
 			-ENOMEM);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 8, GFP_KERNEL, &a), 0);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &b),
 			-ENOMEM);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_MAX_SIZE,
-						      SZ_512K), -EBUSY);
+						      PAGE_SIZE << 7), -EBUSY);
 	expect_valid(test, pool);
 
 	KUNIT_EXPECT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_MAX_SIZE,
@@ -685,7 +685,7 @@ static void gunyah_pool_test_peak_exact(struct kunit *test)
  * A backing for the interface tests: it gives the pool its region
  * FAKE_GRANULE at a time when asked to grow, and counts what it is asked.
  */
-#define FAKE_GRANULE	SZ_64K
+#define FAKE_GRANULE	(16 * PAGE_SIZE)
 
 struct fake_backing {
 	struct gunyah_pool pool;
@@ -802,7 +802,7 @@ static void gunyah_pool_test_backing_grow_kick(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_LOW_WATERMARK,
 						      FAKE_GRANULE), 0);
 	atomic_set(&fb->kicks, 0);
-	/* Free now: 256 KiB held - 4 KiB - 128 KiB = 124 KiB, then 60 KiB. */
+	/* Free now: 64 pages held - 1 - 32 = 31 pages, then 15. */
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 4, GFP_KERNEL, &c), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&fb->kicks), 1);
 	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_LOW_WATERMARK), 1);
@@ -822,6 +822,8 @@ static void gunyah_pool_test_backing_ranges(struct kunit *test)
 {
 	struct fake_backing *fb = fake_pool_create(test, false, &fake_fixed_ops);
 	struct gunyah_pool *pool = &fb->pool;
+	/* A quarter of the pool: 1 MiB with 4 KiB pages, 4 MiB with 16 KiB. */
+	const u64 q = TEST_POOL_BYTES / 4;
 	phys_addr_t base = pool->base, got = 0, a;
 
 	KUNIT_EXPECT_EQ(test, gunyah_pool_add_range(pool, base - PAGE_SIZE, PAGE_SIZE), -EINVAL);
@@ -835,26 +837,26 @@ static void gunyah_pool_test_backing_ranges(struct kunit *test)
 	/* Nothing held: nothing to allocate, and no grow to ask for. */
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &a), -ENOMEM);
 
-	KUNIT_ASSERT_EQ(test, gunyah_pool_add_range(pool, base, SZ_1M), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_add_range(pool, base + SZ_512K, SZ_1M), -EEXIST);
-	KUNIT_EXPECT_EQ(test, test_held(pool), SZ_1M);
-	KUNIT_ASSERT_EQ(test, gunyah_pool_add_range(pool, base + SZ_2M, SZ_1M), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_add_range(pool, base, q), 0);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_add_range(pool, base + q / 2, q), -EEXIST);
+	KUNIT_EXPECT_EQ(test, test_held(pool), q);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_add_range(pool, base + 2 * q, q), 0);
 	expect_valid(test, pool);
 
 	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, 3 * PAGE_SIZE, &got), -EINVAL);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, SZ_8M, &got), -EINVAL);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, 8 * q, &got), -EINVAL);
 	/* A block in use, then in a cache, keeps its range busy. */
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &a), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, SZ_1M, &got), 0);
-	KUNIT_EXPECT_EQ(test, got, base + SZ_2M);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, SZ_1M, &got), -EBUSY);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, q, &got), 0);
+	KUNIT_EXPECT_EQ(test, got, base + 2 * q);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, q, &got), -EBUSY);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, a, 0), 0);
 	gunyah_pool_drain(pool);
 	/* min_size_bytes holds it; then it goes. */
-	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, SZ_1M), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, SZ_1M, &got), -EBUSY);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, q), 0);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, q, &got), -EBUSY);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_MIN_SIZE, 0), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, SZ_1M, &got), 0);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, q, &got), 0);
 	KUNIT_EXPECT_EQ(test, got, base);
 	KUNIT_EXPECT_EQ(test, test_held(pool), 0);
 	expect_valid(test, pool);
@@ -1081,18 +1083,29 @@ static void gunyah_pool_test_not_in_linear_map(struct kunit *test)
 {
 	struct gunyah_pool *sys = test_sys_pool(test);
 	phys_addr_t blocks[GUNYAH_POOL_MAX_ORDER + 1];
-	unsigned int o;
+	unsigned int o, i;
 
 	for (o = 0; o < sys->capacity / GUNYAH_POOL_CHUNK_BYTES; o++)
 		if (!gunyah_pool_is_reusable(sys) || test_bit(o, to_reusable(sys)->held))
 			expect_unmapped(test, sys->base + o * GUNYAH_POOL_CHUNK_BYTES,
 					GUNYAH_POOL_CHUNK_BYTES);
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
-		KUNIT_ASSERT_EQ(test, gunyah_pool_alloc(o, GFP_KERNEL, &blocks[o]), 0);
+	/*
+	 * One block of each order is just under two of the largest: all a
+	 * 32 MiB region holds with 16 KiB pages. Largest first, from a pool
+	 * whose caches keep nothing, they fit.
+	 */
+	gunyah_pool_drain(sys);
+	for (i = 0; i <= GUNYAH_POOL_MAX_ORDER; i++) {
+		o = GUNYAH_POOL_MAX_ORDER - i;
+		if (gunyah_pool_alloc(o, GFP_KERNEL, &blocks[o])) {
+			KUNIT_FAIL(test, "no block of order %u, %llu bytes in use",
+				   o, test_used(sys));
+			break;
+		}
 		expect_unmapped(test, blocks[o], PAGE_SIZE << o);
 	}
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
-		gunyah_pool_free(blocks[o], o);
+	while (i--)
+		gunyah_pool_free(blocks[GUNYAH_POOL_MAX_ORDER - i], GUNYAH_POOL_MAX_ORDER - i);
 	expect_valid(test, sys);
 }
 
@@ -1293,6 +1306,13 @@ static struct gunyah_pool *test_reusable_setup(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_LOW_WATERMARK, 0), 0);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(sys, GUNYAH_POOL_MIN_SIZE, 0), 0);
 	flush_work(&to_reusable(sys)->resize_work);
+	/*
+	 * ... and holds no wholly free chunk, so that the region has room to
+	 * grow: with 16 KiB pages it is only four chunks.
+	 */
+	scoped_guard(mutex, &to_reusable(sys)->resize_lock)
+		while (!gunyah_pool_reusable_shrink(to_reusable(sys)))
+			;
 	return sys;
 }
 

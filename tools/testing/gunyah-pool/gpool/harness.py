@@ -41,6 +41,9 @@ LANES = {
                         MACHINE),
     'kcsan': ('kcsan', '', 4, MACHINE),
     'pkvm': ('pkvm', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
+    # 16 KiB pages: the pkvm lane's kernel, without and with EL2.
+    '16k': ('16k', '', 3, MACHINE),
+    '16k-pkvm': ('16k', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
     # For the benchmark; not one of the test script's lanes.
     'preempt': ('preempt', '', 1, MACHINE),
 }
@@ -296,6 +299,9 @@ class Boot:
     dumps: dict = field(default_factory=dict, repr=False)
     problems: list = field(default_factory=list)
     splats: list = field(default_factory=list)
+    # The booted kernel's PAGE_SIZE: the pool's orders, its chunk and the
+    # minimum region scale with it.
+    page: int = 4096
 
     @property
     def detectors(self):
@@ -426,7 +432,7 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
     if echo:
         print('$ ' + shlex.join(cmd), flush=True)
 
-    b = Boot(name, d, cmd)
+    b = Boot(name, d, cmd, page=page_size(objdir))
     start = time.monotonic()
     progress(f'booting {name}')
     with open(d / 'console.log', 'wb') as logf:
@@ -460,6 +466,27 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
 def has_option(objdir, option):
     """Whether a lane's .config has OPTION=y."""
     return f'{option}=y' in (Path(objdir) / '.config').read_text().split('\n')
+
+
+def empty_overlay():
+    """An overlay that adds nothing: a board with no pool. (QEMU's own
+    dumped tree, padded to 1 MiB, does not boot as it is.)"""
+    path = out_dir() / 'none.dtso'
+    path.write_text('/dts-v1/;\n/plugin/;\n&{/} {\n};\n')
+    return path
+
+
+def page_size(objdir):
+    """PAGE_SIZE of a lane's kernel."""
+    for kib in (16, 64):
+        if has_option(objdir, f'CONFIG_ARM64_{kib}K_PAGES'):
+            return kib << 10
+    return 4096
+
+
+def lane_page_size(lane):
+    """PAGE_SIZE of a lane's kernel, from its configuration."""
+    return page_size(kernel(LANES[lane][0]))
 
 
 TRACE_RE = re.compile(r'\s(gunyah_pool_\w+): (.*)$')

@@ -21,6 +21,8 @@
  *                          VALUE LEN:HASH" per line (the bytes written and
  *                          their FNV-1a hash), all in one process
  *
+ *   pagesize               print the kernel's PAGE_SIZE
+ *
  * Built static for arm64 by the harness.
  */
 #define _GNU_SOURCE
@@ -174,6 +176,10 @@ static int do_batch(const char *list)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "pagesize")) {
+		printf("%ld\n", sysconf(_SC_PAGESIZE));
+		return 0;
+	}
 	if (argc >= 4 && !strcmp(argv[1], "write")) {
 		char *buf = malloc(strlen(argv[3]) + 1);
 		size_t len = unescape(argv[3], buf);

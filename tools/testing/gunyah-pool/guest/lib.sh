@@ -5,6 +5,9 @@
 
 P=/sys/kernel/gunyah/pool
 D=/sys/kernel/debug/gunyah_pool
+# The kernel's PAGE_SIZE (4 KiB, or 16 KiB in the 16k lane).
+: "${PAGE:=$(/bin/gpool-helper pagesize)}"
+export PAGE
 
 # mark WORDS...: one result line.
 mark() { echo "@@GPOOL $*" > /dev/kmsg; }

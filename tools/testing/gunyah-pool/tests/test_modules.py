@@ -91,18 +91,16 @@ def test_a_module_cannot_unmap_the_linear_map(lane):
                      r'\[.*gpool_direct_map\.ko\] undefined!', out), out
 
 
-def test_without_a_pool_every_call_is_enodev(lane, built, tmp_path):
+def test_without_a_pool_every_call_is_enodev(lane, built):
     """A driver loaded where the device tree has no pool gets -ENODEV from
     every call, and nothing else happens."""
     rc, _, ko = built[0]
     assert rc == 0 and ko
-    empty = tmp_path / 'no-pool.dtso'
-    empty.write_text('/dts-v1/;\n/plugin/;\n&{/} {\n};\n')
     b = harness.boot('modules-no-pool', r'''
 [ ! -e /sys/kernel/gunyah ] && kv sysfs absent
 insmod /lib/modules/gpool_consumer.ko
 rmmod gpool_consumer
-''', lane=lane, files=ko, overlay=empty, timeout=120)
+''', lane=lane, files=ko, overlay=harness.empty_overlay(), timeout=120)
     assert b.kv['sysfs'] == 'absent'
     assert b.lines(r'gpool_consumer: reserve=-19 alloc4=-19 alloc0=-19 '
                    r'bad_order=-19$')

@@ -12,10 +12,21 @@ MiB = 1 << 20
 CHUNK = 4 * MiB
 CAP = 64 * MiB
 OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
+
+
+def overlay(lane):
+    """64 MiB, 16 chunks of 4 MiB; with 16 KiB pages 256 MiB, 16 chunks of
+    16 MiB (and aligned to a 32 MiB pageblock)."""
+    if harness.lane_page_size(lane) == 16384:
+        return 'qemu-virt-gunyah-pool-reusable-16k.dtso'
+    return OVERLAY
 AREA = 'gunyah-pool@50000000'
 
 SCRIPT = r'''
 H=/bin/gpool-helper
+# Sizes are for 4 KiB pages, times K: a region of as many chunks with
+# larger pages.
+K=$((PAGE / 4096))
 C=/sys/kernel/mm/cma/@AREA@
 state() {
 	snap $1
@@ -52,14 +63,14 @@ kv hib.empty "$($H write /sys/power/state disk)"
 echo none > /sys/power/pm_test
 
 # Watermarks: below 8 MiB free, refill to 16 MiB free.
-echo 16777216 > $P/high_watermark_bytes
-echo 8388608 > $P/low_watermark_bytes
+echo $((16777216 * K)) > $P/high_watermark_bytes
+echo $((8388608 * K)) > $P/low_watermark_bytes
 state refilled
 for i in 1 2 3; do echo 10 > $D/alloc; done
-kv refill.wait "$(wait_until '[ $(free_b) -ge 16777216 ]' && echo 0 || echo $?)"
+kv refill.wait "$(wait_until '[ $(free_b) -ge $((16777216 * K)) ]' && echo 0 || echo $?)"
 state refill2
 echo > $D/free_all
-kv drain.wait "$(wait_until '[ $(free_b) -lt 20971520 ]' && echo 0 || echo $?)"
+kv drain.wait "$(wait_until '[ $(free_b) -lt $((20971520 * K)) ]' && echo 0 || echo $?)"
 state drain2
 
 # Idle, the region serves movable pages; the pool still takes a chunk back.
@@ -83,18 +94,18 @@ state end
 # high watermark 0, 8 MiB stay. Emptied, then a growth CMA refuses is
 # counted and traced.
 echo 0 > $P/high_watermark_bytes
-echo 67108864 > $P/high_watermark_bytes
-echo 8388608 > $P/max_size_bytes
+echo $((67108864 * K)) > $P/high_watermark_bytes
+echo $((8388608 * K)) > $P/max_size_bytes
 for i in 1 2 3; do try "max.alloc$i" sh -c "echo 10 > $D/alloc"; done
 state max
 echo > $D/free_all
-echo 67108864 > $P/max_size_bytes
-echo 8388608 > $P/min_size_bytes
+echo $((67108864 * K)) > $P/max_size_bytes
+echo $((8388608 * K)) > $P/min_size_bytes
 echo 0 > $P/high_watermark_bytes
 state min
 echo 0 > $P/min_size_bytes
 echo 0 > $P/high_watermark_bytes
-echo 67108864 > $P/high_watermark_bytes
+echo $((67108864 * K)) > $P/high_watermark_bytes
 state empty
 F=$D/fail_cma
 echo 0 > $F/verbose; echo 1 > $F/interval; echo 1 > $F/times
@@ -123,7 +134,7 @@ def b(lane, request):
     if request.param == 'on' and lane == 'kasan-pagealloc':
         pytest.skip('debug_pagealloc maps the whole linear map page by page')
     return harness.boot('reusable' + ('' if request.param == 'full' else '-rodata-on'),
-                        SCRIPT.replace('@AREA@', AREA), overlay=OVERLAY, lane=lane,
+                        SCRIPT.replace('@AREA@', AREA), overlay=overlay(lane), lane=lane,
                         timeout=120, append=f'rodata={request.param}',
                         leakscan=True)
 
@@ -132,13 +143,26 @@ def n(b, key):
     return int(b.kv[key])
 
 
+# With 16 KiB pages the region is 4 times larger and holds as many chunks.
+def k(b):
+    return b.page // 4096
+
+
+def chunk(b):
+    return CHUNK * k(b)
+
+
+def cap(b):
+    return CAP * k(b)
+
+
 def test_ready_reusable_and_empty(b):
-    assert b.lines(rf'gunyah_pool: {AREA}: 0x0*50000000\.\.0x0*53ffffff '
-                   r'\(64 MiB\), reusable$')
+    assert b.lines(rf'gunyah_pool: {AREA}: 0x0*50000000\.\.0x0*{REGION + cap(b) - 1:x} '
+                   rf'\({cap(b) >> 20} MiB\), reusable$')
     assert b.kv['boot.mode'] == 'reusable'
-    assert n(b, 'boot.capacity_bytes') == CAP
+    assert n(b, 'boot.capacity_bytes') == cap(b)
     assert n(b, 'boot.size_bytes') == 0
-    assert n(b, 'boot.cmafree') == CAP
+    assert n(b, 'boot.cmafree') == cap(b)
 
 
 def test_nowait_never_grows(b):
@@ -149,15 +173,15 @@ def test_nowait_never_grows(b):
 
 
 def test_grow_takes_one_chunk_from_cma(b):
-    assert n(b, 'grown.size_bytes') == CHUNK
-    assert n(b, 'grown.used_bytes') == 4096
+    assert n(b, 'grown.size_bytes') == chunk(b)
+    assert n(b, 'grown.used_bytes') == b.page
     assert n(b, 'grown.stats/grow') == 1
-    assert n(b, 'boot.cmafree') - n(b, 'grown.cmafree') == CHUNK
-    assert n(b, 'grown.cma_alloc') - n(b, 'boot.cma_alloc') == CHUNK // 4096
+    assert n(b, 'boot.cmafree') - n(b, 'grown.cmafree') == chunk(b)
+    assert n(b, 'grown.cma_alloc') - n(b, 'boot.cma_alloc') == chunk(b) // b.page
     assert b.kv['grown.validate'] == 'ok'
     # The map shows one chunk in the pool and the rest left to CMA.
     cells = ''.join(line.split()[1] for line in b.dumps['map'])
-    assert cells.count('#') == 1 and cells.count('-') == (CAP - CHUNK) // 4096
+    assert cells.count('#') == 1 and cells.count('-') == (cap(b) - chunk(b)) // b.page
 
 
 def test_drain_returns_the_chunk_to_cma(b):
@@ -166,7 +190,7 @@ def test_drain_returns_the_chunk_to_cma(b):
     # CMA's books move by exactly the chunk. (CmaFree does not show it yet:
     # cma_release() frees page by page onto the per-CPU lists, which do not
     # count as free until they are drained or reused.)
-    assert n(b, 'drained.cma_release') - n(b, 'grown.cma_release') == CHUNK // 4096
+    assert n(b, 'drained.cma_release') - n(b, 'grown.cma_release') == chunk(b) // b.page
     assert b.kv['drained.validate'] == 'ok'
 
 
@@ -178,42 +202,42 @@ def test_hibernation_refused_while_pooled(b):
 
 def test_watermarks_refill_and_drain(b):
     # Setting the low watermark above free memory refills to the high one.
-    assert n(b, 'refilled.free_bytes') >= 16 * MiB
-    assert n(b, 'refilled.size_bytes') == 16 * MiB
+    assert n(b, 'refilled.free_bytes') >= 16 * MiB * k(b)
+    assert n(b, 'refilled.size_bytes') == 16 * MiB * k(b)
     # 12 MiB handed out took free below 8 MiB: refilled in the background.
     assert b.kv['refill.wait'] == '0'
-    assert n(b, 'refill2.used_bytes') == 12 * MiB
-    assert n(b, 'refill2.free_bytes') >= 16 * MiB
+    assert n(b, 'refill2.used_bytes') == 12 * MiB * k(b)
+    assert n(b, 'refill2.free_bytes') >= 16 * MiB * k(b)
     assert n(b, 'refill2.stats/low_watermark') >= 1
     # All freed: drained to below high + one chunk, not further.
     assert b.kv['drain.wait'] == '0'
-    assert 16 * MiB <= n(b, 'drain2.free_bytes') < 20 * MiB
+    assert 16 * MiB * k(b) <= n(b, 'drain2.free_bytes') < 20 * MiB * k(b)
     assert n(b, 'drain2.stats/shrink') > n(b, 'refill2.stats/shrink')
     assert b.kv['drain2.validate'] == 'ok'
     # Every chunk's moves are seen by CMA, page for page.
     held = n(b, 'drain2.size_bytes')
-    assert (n(b, 'drain2.cma_alloc') - n(b, 'drain2.cma_release')) * 4096 == held
+    assert (n(b, 'drain2.cma_alloc') - n(b, 'drain2.cma_release')) * b.page == held
 
 
 def test_idle_region_serves_movable_pages(b):
     assert n(b, 'idle.size_bytes') == 0
     assert b.kv['eat.wait'] == '0'
     # A large anonymous allocation spilled into the idle region...
-    assert n(b, 'eaten.cmafree') < n(b, 'idle.cmafree') - 16 * MiB
+    assert n(b, 'eaten.cmafree') < n(b, 'idle.cmafree') - 16 * MiB * k(b)
     # ...and the pool still took a chunk, migrating those pages away.
     assert b.kv['eat.alloc'] == '0'
-    assert n(b, 'eatgrow.size_bytes') == CHUNK
+    assert n(b, 'eatgrow.size_bytes') == chunk(b)
     assert b.kv['eatgrow.validate'] == 'ok'
     assert b.kv['end.validate'] == 'ok'
 
 
 def test_never_above_max_nor_below_min(b):
     assert [b.kv[f'max.alloc{i}'] for i in (1, 2, 3)] == ['0', '0', '1']
-    assert n(b, 'max.size_bytes') == 8 * MiB == n(b, 'max.max_size_bytes')
+    assert n(b, 'max.size_bytes') == 8 * MiB * k(b) == n(b, 'max.max_size_bytes')
     assert n(b, 'max.stats/alloc_fail') == n(b, 'end.stats/alloc_fail') + 1
     # Not a failed growth: at max_size_bytes the pool does not try.
     assert n(b, 'max.stats/grow_fail') == n(b, 'end.stats/grow_fail')
-    assert n(b, 'min.size_bytes') == 8 * MiB == n(b, 'min.min_size_bytes')
+    assert n(b, 'min.size_bytes') == 8 * MiB * k(b) == n(b, 'min.min_size_bytes')
     assert n(b, 'min.high_watermark_bytes') == 0
     assert n(b, 'empty.size_bytes') == 0
     assert b.kv['min.validate'] == 'ok' and b.kv['empty.validate'] == 'ok'
@@ -229,10 +253,34 @@ def test_failed_growth_counted(b):
 
 def test_unmapped_chunk_kept_when_it_cannot_be_mapped_back(b):
     assert b.kv['double.alloc'] == '0'
-    assert n(b, 'double.size_bytes') == CHUNK
+    assert n(b, 'double.size_bytes') == chunk(b)
     assert n(b, 'double.stats/grow') == n(b, 'growfail.stats/grow') + 1
     assert 'quarantined=0' in b.kv['double.counters']
     assert b.kv['double.validate'] == 'ok'
+
+
+def test_alignment_follows_the_page_size(lane):
+    """A reusable region aligned to 16 MiB, not 32: with 4 KiB pages a
+    pool (a CMA pageblock and a chunk are 4 MiB); with 16 KiB pages one
+    message and no pool (a pageblock is 32 MiB), the region back to Linux."""
+    dtso = harness.out_dir() / 'reusable-16m.dtso'
+    dtso.write_text((harness.DTS_DIR / OVERLAY).read_text()
+                    .replace('0x0 0x50000000 0x0 0x4000000', '0x0 0x51000000 0x0 0x3000000')
+                    .replace('gunyah-pool@50000000', 'gunyah-pool@51000000'))
+    b = harness.boot('reusable-16m', r'''
+kv sysfs "$([ -d $P ] && echo present || echo absent)"
+kv cmatotal $(awk '/^CmaTotal:/ { print $2 * 1024 }' /proc/meminfo)
+''', overlay=dtso, lane=lane, timeout=60)
+    refusal = b.lines(r'gunyah_pool: gunyah-pool@51000000: refused: reusable: base '
+                      r'0x0*51000000 and size 0x0*3000000 must be aligned to 0x0*2000000$')
+    if b.page == 4096:
+        assert not refusal
+        assert b.kv['sysfs'] == 'present'
+        assert b.lines(r'gunyah_pool: gunyah-pool@51000000: .* \(48 MiB\), reusable$')
+    else:
+        assert len(refusal) == 1, b.dir / 'console.log'
+        assert b.kv['sysfs'] == 'absent'
+        assert b.kv['cmatotal'] == '0'
 
 
 def test_grow_and_shrink_traced(b):
@@ -246,11 +294,11 @@ def test_grow_and_shrink_traced(b):
     assert [g['err'] for g in grow if g['err'] != '0'] == ['-12'] * n(b, f'{end}.stats/grow_fail')
     for f in ok + shrink:
         assert f['err'] == '0'
-        chunk = int(f['chunk'], 16)
-        assert REGION <= chunk < REGION + CAP and chunk % CHUNK == 0, f
-        assert int(f['size']) % CHUNK == 0
+        at = int(f['chunk'], 16)
+        assert REGION <= at < REGION + cap(b) and at % chunk(b) == 0, f
+        assert int(f['size']) % chunk(b) == 0
     # Sizes step by a chunk: up on a growth, down on a shrink.
-    assert all(int(g['size']) >= CHUNK for g in ok)
+    assert all(int(g['size']) >= chunk(b) for g in ok)
 
 
 # The linear map as ptdump shows it, at boot, before the pool holds anything.
@@ -271,13 +319,10 @@ def census(rows, lo, hi):
 
 
 @pytest.fixture(scope='module')
-def ptdumps(lane, tmp_path_factory):
+def ptdumps(lane):
     if lane != 'default':
         pytest.skip('the linear map is counted in the default lane')
-    # No pool: an overlay that adds nothing (QEMU's own dumped tree, padded
-    # to 1 MiB, does not boot as it is).
-    none = tmp_path_factory.mktemp('dt') / 'none.dtso'
-    none.write_text('/dts-v1/;\n/plugin/;\n&{/} {\n};\n')
+    none = harness.empty_overlay()
     return {k: harness.boot(f'ptdump-{k}', harness.PTDUMP_SCRIPT, lane=lane, overlay=ov,
                             append=ap)
             for k, ov, ap in (('on-pool', OVERLAY, 'rodata=on'),
