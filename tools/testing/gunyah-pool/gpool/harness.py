@@ -65,6 +65,9 @@ SPLATS = [
     r'sleeping function called from invalid context', r'ODEBUG:',
     r'unreferenced object', r'list_add corruption', r'list_del corruption',
     r'Bad page state', r'rcu: INFO:', r'soft lockup', r'hung_task',
+    # The pool's own error-level reports: its books disagree with the
+    # memory, or a chunk could not be mapped again.
+    r'gunyah_pool: [^ ]+: validate: ', r'cannot be mapped again; keeping it out',
 ]
 SPLAT_RE = re.compile('|'.join(SPLATS))
 # The debugging tools, by the first line of their reports: a boot's verdict
@@ -79,6 +82,7 @@ DETECTORS = {
     'atomic-sleep': r'sleeping function called from invalid context',
     'panic': r'Kernel panic',
     'WARNING': r'WARNING:',
+    'pool': r'gunyah_pool: ',
 }
 
 
