@@ -164,9 +164,10 @@ does not change.''',
                  r'\t\tpool always holds max_size_bytes\.',
                  '(RW) The value is kept and checked, and has no further effect:\n'
                  '\t\ta no-map pool always holds max_size_bytes.'),
-                (r'are\n\t\twoken; a reusable pool also refills in the background, 4 MiB\n'
-                 r'\t\tchunk by chunk, until high_watermark_bytes are free or it\n'
-                 r'\t\treaches max_size_bytes\. 0 disables it\.',
+                (r'are\n\t\twoken; a reusable pool also refills in the background, chunk\n'
+                 r'\t\tby chunk \(4 MiB with 4 KiB pages, 16 MiB with 16 KiB\), until\n'
+                 r'\t\thigh_watermark_bytes are free or it reaches max_size_bytes\.\n'
+                 r'\t\t0 disables it\.',
                  'are\n\t\twoken. 0 disables it.'),
                 (r'\(RW\) A reusable pool gives whole free chunks back to CMA while\n'
                  r'.*?For a no-map pool it only bounds\n\t\tlow_watermark_bytes\.',
