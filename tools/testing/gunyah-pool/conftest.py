@@ -22,12 +22,13 @@ LANE_MODULES = {
     # CMA's alignment, the DT rules, pKVM). test_sysfs's script and its
     # bad-input table are written in 4 KiB values, and it does not boot here.
     '16k': {'test_kunit', 'test_boot', 'test_reusable'},
-    '16k-pkvm': {'test_pkvm'},
+    '16k-pkvm': {'test_pkvm_16k'},
 }
 # Modules that boot only in some lanes: pKVM needs the pkvm lane's kernel,
 # and it is the lane built with CONFIG_MODULES.
 MODULE_LANES = {
-    'test_pkvm': {'pkvm', '16k-pkvm'},
+    'test_pkvm': {'pkvm'},
+    'test_pkvm_16k': {'16k-pkvm'},
     'test_modules': {'pkvm'},
     # pKVM refuses hibernation itself (NOTES.md).
     'test_hibernation': {'default', 'kasan'},

@@ -22,6 +22,7 @@ CONTROLS = {
     'atomic-sleep-kasan': ('kasan', 'sleep'),
     'atomic-sleep-kcsan': ('kcsan', 'sleep'),
     'atomic-sleep-pkvm': ('pkvm', 'sleep'),
+    'atomic-sleep-16k': ('16k', 'sleep'),
 }
 
 

@@ -12,6 +12,8 @@ MiB = 1 << 20
 CHUNK = 4 * MiB
 CAP = 64 * MiB
 OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
+AREA = 'gunyah-pool@50000000'
+
 
 
 def overlay(lane):
@@ -20,7 +22,7 @@ def overlay(lane):
     if harness.lane_page_size(lane) == 16384:
         return 'qemu-virt-gunyah-pool-reusable-16k.dtso'
     return OVERLAY
-AREA = 'gunyah-pool@50000000'
+
 
 SCRIPT = r'''
 H=/bin/gpool-helper
