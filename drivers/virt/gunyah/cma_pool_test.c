@@ -1370,10 +1370,12 @@ static void gunyah_pool_test_reusable_grow_shrink(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, test_size(sys), size);
 	KUNIT_EXPECT_EQ(test, test_stat(sys, GUNYAH_POOL_STAT_SHRINK), shrinks + 1);
 	/*
-	 * The lowest free chunk went back: if it was ours, it is mapped again,
-	 * unless debug_pagealloc unmapped its pages anew as free pages.
+	 * The pool held no other free chunk (test_reusable_setup()), so ours
+	 * went back, mapped again, unless debug_pagealloc unmapped its pages
+	 * anew as free pages.
 	 */
-	if (!test_bit(c, r->held) && !debug_pagealloc_enabled())
+	KUNIT_EXPECT_FALSE(test, test_bit(c, r->held));
+	if (!debug_pagealloc_enabled())
 		for (p = chunk; p < chunk + GUNYAH_POOL_CHUNK_BYTES; p += PAGE_SIZE)
 			KUNIT_EXPECT_TRUE_MSG(test, kernel_page_present(phys_to_page(p)),
 					      "page %pa left the pool unmapped", &p);
