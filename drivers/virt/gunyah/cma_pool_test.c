@@ -817,6 +817,35 @@ static void gunyah_pool_test_backing_grow_kick(struct kunit *test)
 	expect_valid(test, pool);
 }
 
+/*
+ * Frees of small blocks, which go to the per-CPU caches, count toward the
+ * high watermark as any free does: the free that brings free memory to a
+ * granule above it kicks the backing, once.
+ */
+static void gunyah_pool_test_small_frees_kick(struct kunit *test)
+{
+	struct fake_backing *fb = fake_pool_create(test, false, &fake_ops);
+	struct gunyah_pool *pool = &fb->pool;
+	const unsigned int nr = FAKE_GRANULE / PAGE_SIZE;
+	phys_addr_t blocks[16];
+	unsigned int i;
+
+	BUILD_BUG_ON(FAKE_GRANULE / PAGE_SIZE != ARRAY_SIZE(blocks));
+	for (i = 0; i < nr; i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL,
+							      &blocks[i]), 0);
+	KUNIT_EXPECT_EQ(test, test_held(pool), FAKE_GRANULE);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_set_tunable(pool, GUNYAH_POOL_HIGH_WATERMARK,
+						      0), 0);
+	atomic_set(&fb->kicks, 0);
+	for (i = 0; i < nr; i++) {
+		KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, blocks[i], 0), 0);
+		KUNIT_EXPECT_EQ_MSG(test, atomic_read(&fb->kicks), i == nr - 1,
+				    "after %u of %u frees", i + 1, nr);
+	}
+	expect_valid(test, pool);
+}
+
 /* Ranges in, ranges out: only the region, only once, only whole and free. */
 static void gunyah_pool_test_backing_ranges(struct kunit *test)
 {
@@ -1935,6 +1964,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_low_watermark),
 	KUNIT_CASE(gunyah_pool_test_peak_exact),
 	KUNIT_CASE(gunyah_pool_test_backing_grow_kick),
+	KUNIT_CASE(gunyah_pool_test_small_frees_kick),
 	KUNIT_CASE(gunyah_pool_test_backing_ranges),
 	KUNIT_CASE(gunyah_pool_test_region_at_zero),
 	KUNIT_CASE_SLOW(gunyah_pool_test_pcp_concurrency),
