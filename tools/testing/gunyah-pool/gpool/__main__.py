@@ -181,11 +181,159 @@ def bench_report(b, lane):
     return lines, out
 
 
+# The VM lifecycle, timed by pkvm-vms -T: NAME ARGS... keeps its rounds'
+# times as NAME and how many times the pool grew (each growth in the
+# allocation path is a wait for cma_alloc()) as NAME.grows.
+VM_BENCH = r"""
+timed() {
+	_n=$1; shift
+	_g=$(cat $P/stats/grow)
+	pkvm-vms -T "$@" > /tmp/$_n.out
+	kv $_n.grows $(( $(cat $P/stats/grow) - _g ))
+	dump $_n grep -e 'round ns=' -e 'timed ' /tmp/$_n.out
+}
+pair() {
+	_n=$1; shift
+	_g=$(cat $P/stats/grow)
+	pkvm-vms -T "$@" > /tmp/$_n.a & _p=$!
+	pkvm-vms -T "$@" > /tmp/$_n.b
+	wait $_p
+	kv $_n.grows $(( $(cat $P/stats/grow) - _g ))
+	dump $_n grep -h -e 'round ns=' -e 'timed ' /tmp/$_n.a /tmp/$_n.b
+}
+@SETUP@
+timed c1 -n 1 -c 1 -r @R@
+timed c4 -n 1 -c 4 -r @R@
+pair p1 -n 1 -c 1 -r @R@
+@COLD@
+"""
+# A warm pool: a chunk always free (low watermark one chunk, high two),
+# refilled before the runs start. A cold one: empty, grown by the VMs.
+CHUNK = 4 << 20
+WARM = f"""
+echo {2 * CHUNK} > $P/high_watermark_bytes
+echo {CHUNK} > $P/low_watermark_bytes
+for i in $(seq 60); do [ $(cat $P/free_bytes) -ge {CHUNK} ] && break; sleep 0.5; done
+"""
+COLD = f"""
+echo 0 > $P/low_watermark_bytes
+echo 0 > $P/high_watermark_bytes
+for i in $(seq 60); do [ "$(cat $P/size_bytes)" = 0 ] && break; sleep 0.5; done
+echo $(cat $P/capacity_bytes) > $P/high_watermark_bytes
+timed cold -n 1 -c 1 -r @R@
+"""
+VM_ROUNDS = 200
+VM_BOOTS = 3
+
+
+def vm_times(b, name):
+    lines = b.dumps.get(name, [])
+    ns = [int(m[1]) for m in (re.search(r'round ns=(\d+)', x) for x in lines) if m]
+    elapsed = [int(m[1]) for m in (re.search(r'elapsed_ns=(\d+)', x) for x in lines) if m]
+    return ns, elapsed
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[max(0, -(-len(xs) * p // 100) - 1)]
+
+
+def bench_vms(lane):
+    """Pool against stock pKVM, boots alternating; BENCH lines per figure,
+    the median of the boots, and a CDF."""
+    runs = {}
+    problems = []
+    for i in range(VM_BOOTS):
+        for mode in ('pool', 'stock'):
+            print(f'Booting lane {lane}, {mode} donations, boot {i + 1} of {VM_BOOTS}...',
+                  flush=True)
+            script = (VM_BENCH.replace('@SETUP@', WARM if mode == 'pool' else '')
+                      .replace('@COLD@', COLD if mode == 'pool' else '')
+                      .replace('@R@', str(VM_ROUNDS)))
+            b = harness.boot(f'bench-vms-{mode}-{i}', script, lane=lane,
+                             overlay=DEMO_OVERLAY, timeout=600, check=False,
+                             append='kvm-arm.donation_pool=1' if mode == 'pool' else '')
+            if b.problems:
+                problems.append(f'{b.name}: ' + '; '.join(b.problems))
+            runs[(mode, i)] = b
+    d = harness.out_dir('bench-pkvm')
+    lines, samples = [], {}
+    for mode, vcpus, vmms, name in (('pool', 1, 1, 'c1'), ('stock', 1, 1, 'c1'),
+                                    ('pool', 4, 1, 'c4'), ('stock', 4, 1, 'c4'),
+                                    ('pool', 1, 2, 'p1'), ('stock', 1, 2, 'p1'),
+                                    ('pool-cold', 1, 1, 'cold')):
+        per_boot = []
+        for i in range(VM_BOOTS):
+            b = runs[(mode.split('-')[0], i)]
+            ns, elapsed = vm_times(b, name)
+            if not ns:
+                continue
+            per_boot.append({'p50': pct(ns, 50), 'p99': pct(ns, 99), 'max': max(ns),
+                             'per_s': len(ns) * 1e9 / max(elapsed),
+                             'waits': int(b.kv.get(f'{name}.grows', -1))})
+            samples.setdefault((mode, vcpus, vmms), []).extend(ns)
+        if not per_boot:
+            problems.append(f'no times for {mode} {name}')
+            continue
+        med = {k: sorted(r[k] for r in per_boot)[len(per_boot) // 2] for k in per_boot[0]}
+        spread = {k: (min(r[k] for r in per_boot), max(r[k] for r in per_boot))
+                  for k in ('p50', 'p99')}
+        lines.append(f'BENCH vm_lifecycle mode={mode} vcpus={vcpus} vmms={vmms} '
+                     f'p50_ns={med["p50"]} p99_ns={med["p99"]} max_ns={med["max"]} '
+                     f'per_s={med["per_s"]:.1f} cma_waits={med["waits"]} '
+                     f'boots={len(per_boot)} p50_range={spread["p50"][0]}..{spread["p50"][1]} '
+                     f'p99_range={spread["p99"][0]}..{spread["p99"][1]}')
+    fig = {}
+    for line in lines:
+        f = dict(kv.split('=') for kv in line.split()[2:])
+        fig[(f['mode'], f['vcpus'], f['vmms'])] = f
+    out = []
+    for vcpus, vmms in (('1', '1'), ('4', '1'), ('1', '2')):
+        p, st = fig.get(('pool', vcpus, vmms)), fig.get(('stock', vcpus, vmms))
+        if p and st:
+            out.append(f'pool/stock, {vcpus} vCPU(s), {vmms} VMM(s): '
+                       f'p50 {int(p["p50_ns"]) / int(st["p50_ns"]):.2f}x, '
+                       f'p99 {int(p["p99_ns"]) / int(st["p99_ns"]):.2f}x, '
+                       f'throughput {float(p["per_s"]) / float(st["per_s"]):.2f}x')
+    (d / 'bench.txt').write_text('\n'.join(lines + [''] + out) + '\n')
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        plt.figure(figsize=(9, 5))
+        for (mode, vcpus, vmms), ns in sorted(samples.items()):
+            xs = sorted(x / 1e6 for x in ns)
+            plt.step(xs, [(k + 1) / len(xs) for k in range(len(xs))], where='post',
+                     label=f'{mode}, {vcpus} vCPU(s), {vmms} VMM(s)',
+                     linestyle='-' if mode == 'pool' else '--' if mode == 'stock' else ':')
+        plt.xscale('log')
+        plt.xlabel('VM lifecycle: create, run each vCPU once, destroy (ms, log)')
+        plt.ylabel('fraction of lifecycles')
+        plt.title(f'pKVM VM lifecycle, pool against stock, {VM_BOOTS} boots each, '
+                  f'QEMU TCG, lane {lane}')
+        plt.legend(fontsize='small')
+        plt.grid(True, alpha=0.3)
+        plt.tight_layout()
+        plt.savefig(d / 'bench.png')
+        out.append(f'plot: {d / "bench.png"}')
+    except ImportError:
+        out.append('plot: python3-matplotlib is not installed')
+    print('\n== VM lifecycle, pKVM ==')
+    print('\n'.join(lines + [''] + out))
+    print(f'results: {d / "bench.txt"}')
+    if problems:
+        print('FAILED: ' + ' | '.join(problems))
+        return 1
+    return 0
+
+
 def bench(args):
     """Each lane in its own boot; every ratio compares figures of one boot."""
     failed = []
     reports = []
-    for lane in args.lanes.split(','):
+    lanes = args.lanes.split(',')
+    vm_rc = bench_vms('bench-pkvm') if 'bench-pkvm' in lanes else 0
+    for lane in (x for x in lanes if x != 'bench-pkvm'):
         print(f'Booting lane {lane} with gunyah_pool.bench=1 cma=64M...', flush=True)
         b = harness.boot('bench', '', append='gunyah_pool.bench=1 cma=64M',
                          timeout=900, echo=True, check=False, lane=lane)
@@ -220,7 +368,7 @@ def bench(args):
     if failed:
         print('FAILED: ' + ' | '.join(failed))
         return 1
-    return 0
+    return vm_rc
 
 
 def main():
@@ -228,8 +376,9 @@ def main():
     sub = p.add_subparsers(dest='cmd', required=True)
     sub.add_parser('demo', help=__doc__)
     pb = sub.add_parser('bench', help='run the built-in benchmark')
-    pb.add_argument('--lanes', default='default,preempt',
-                    help='lanes to boot, one boot each (default: default,preempt)')
+    pb.add_argument('--lanes', default='default,preempt,bench-pkvm',
+                    help='lanes to boot (default: default,preempt,bench-pkvm; '
+                         'bench-pkvm runs the VM lifecycle benchmark)')
     args = p.parse_args()
     try:
         return {'demo': demo, 'bench': bench}[args.cmd](args)

@@ -44,8 +44,9 @@ LANES = {
     # 16 KiB pages: the pkvm lane's kernel, without and with EL2.
     '16k': ('16k', '', 3, MACHINE),
     '16k-pkvm': ('16k', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
-    # For the benchmark; not one of the test script's lanes.
+    # For the benchmark; not among the test script's lanes.
     'preempt': ('preempt', '', 1, MACHINE),
+    'bench-pkvm': ('bench-pkvm', 'kvm-arm.mode=protected', 2, MACHINE_EL2),
 }
 
 # What a pKVM kernel prints once EL2 is in charge (hVHE on a CPU with VHE,

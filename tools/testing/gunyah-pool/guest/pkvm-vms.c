@@ -2,7 +2,7 @@
 /*
  * pkvm-vms: the VM lifecycle of a hypervisor driver, against pKVM's EL2.
  *
- *   pkvm-vms [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD] [-F N]
+ *   pkvm-vms [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD] [-F N] [-T]
  *
  * Each round creates VMS VMs; each VM gets VCPUS vCPUs, or with a SEED a
  * seeded number of them from 1 to VCPUS. Every vCPU runs its guest code to a
@@ -26,6 +26,13 @@
  *   pkvm-vms: fail-nth n=N injected=1
  * injected=0 when the lifecycle passed fewer than N points.
  *
+ * With -T, each round is timed from the first KVM_CREATE_VM to the last
+ * close (with one VM a round is one lifecycle: create, run every vCPU once,
+ * which is when the host donates, destroy, which is when EL2 gives the
+ * memory back), one line per round, then a summary before the last line:
+ *   pkvm-vms: round ns=N
+ *   pkvm-vms: timed rounds=R p50_ns=N p99_ns=N max_ns=N elapsed_ns=N
+ *
  * A stand-in for the Gunyah drivers' VM lifecycle, built static for arm64.
  */
 #define _GNU_SOURCE
@@ -38,6 +45,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -262,6 +270,35 @@ static unsigned int rnd(unsigned int n)
 	return rnd_state % n;
 }
 
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_ull(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a;
+	unsigned long long y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The rounds' times, then their percentiles (nearest rank). */
+static void report_times(unsigned long long *ns, unsigned int n,
+			 unsigned long long elapsed)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		printf("pkvm-vms: round ns=%llu\n", ns[i]);
+	qsort(ns, n, sizeof(*ns), cmp_ull);
+	printf("pkvm-vms: timed rounds=%u p50_ns=%llu p99_ns=%llu max_ns=%llu elapsed_ns=%llu\n",
+	       n, ns[(n - 1) / 2], ns[(n * 99 + 99) / 100 - 1], ns[n - 1], elapsed);
+}
+
 int main(int argc, char **argv)
 {
 	static struct vm vms[MAX_VMS];
@@ -270,9 +307,11 @@ int main(int argc, char **argv)
 	const char *hold_cmd = NULL;
 	int opt, ret = 0, created, nth_fd = -1;
 	unsigned int fail_nth = 0;
+	unsigned long long *times = NULL, t0 = 0, start;
+	int timed = 0;
 	char nth[16];
 
-	while ((opt = getopt(argc, argv, "n:c:r:s:H:F:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:c:r:s:H:F:T")) != -1) {
 		switch (opt) {
 		case 'n': nr_vms = strtoul(optarg, NULL, 0); break;
 		case 'c': max_vcpus = strtoul(optarg, NULL, 0); break;
@@ -280,8 +319,9 @@ int main(int argc, char **argv)
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'H': hold_cmd = optarg; break;
 		case 'F': fail_nth = strtoul(optarg, NULL, 0); break;
+		case 'T': timed = 1; break;
 		default:
-			fprintf(stderr, "usage: %s [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD] [-F N]\n",
+			fprintf(stderr, "usage: %s [-n VMS] [-c VCPUS] [-r ROUNDS] [-s SEED] [-H CMD] [-F N] [-T]\n",
 				argv[0]);
 			return 2;
 		}
@@ -292,6 +332,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rnd_state = seed ? seed : 1;
+	if (timed && !(times = calloc(rounds, sizeof(*times))))
+		return 2;
 
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0)
@@ -305,7 +347,10 @@ int main(int argc, char **argv)
 			return fail("fail_nth", -1, -1, errno) ? 1 : 0;
 	}
 
+	start = now_ns();
 	for (r = 0; r < rounds && !ret; r++) {
+		if (timed)
+			t0 = now_ns();
 		for (created = 0; created < (int)nr_vms && !ret; created++) {
 			unsigned int n = seed ? 1 + rnd(max_vcpus) : max_vcpus;
 
@@ -325,7 +370,11 @@ int main(int argc, char **argv)
 		}
 		for (i = 0; i < (unsigned int)created; i++)
 			destroy_vm(&vms[i]);
+		if (timed)
+			times[r] = now_ns() - t0;
 	}
+	if (timed && !ret)
+		report_times(times, rounds, now_ns() - start);
 	if (nth_fd >= 0) {
 		ssize_t len;
 
