@@ -224,8 +224,9 @@ def test_watermarks_refill_and_drain(b):
 def test_idle_region_serves_movable_pages(b):
     assert n(b, 'idle.size_bytes') == 0
     assert b.kv['eat.wait'] == '0'
-    # A large anonymous allocation spilled into the idle region...
-    assert n(b, 'eaten.cmafree') < n(b, 'idle.cmafree') - 16 * MiB * k(b)
+    # A large anonymous allocation spilled into the idle region (usually
+    # all of it; once in some 30 boots 12 of 36 MiB)...
+    assert n(b, 'eaten.cmafree') < n(b, 'idle.cmafree') - 8 * MiB * k(b)
     # ...and the pool still took a chunk, migrating those pages away.
     assert b.kv['eat.alloc'] == '0'
     assert n(b, 'eatgrow.size_bytes') == chunk(b)
