@@ -21,17 +21,17 @@ snap during
 dump poolstat poolstat
 dump map cat $D/map
 echo donated > @PROBE@
-kv probe.donated "$(cat @PROBE@)"
+kvc probe.donated cat @PROBE@
 printf 'range %x %x' $(( $(cat $D/base) - 4096 )) \
 	$(( $(cat $P/capacity_bytes) + 8192 )) > @PROBE@
-kv probe.range "$(cat @PROBE@)"
+kvc probe.range cat @PROBE@
 EOF
 snap before
 dump poolstat0 poolstat
 kv vms "$(pkvm-vms -n 3 -c 4 -H 'sh /tmp/during.sh' | tail -n 1)"
 kv storm "$(pkvm-vms -n 4 -c 4 -r 10 -s 1 | tail -n 1)"
 snap after
-kv validate "$(cat $D/validate)"
+kvc validate cat $D/validate
 dump poolstat2 poolstat
 """.replace('@PROBE@', PROBE)
 
@@ -46,7 +46,7 @@ BENCH_RE = re.compile(r'BENCH .*$')
 BENCH_DRAIN = r"""
 echo 0 > $P/high_watermark_bytes
 for i in $(seq 60); do [ "$(cat $P/size_bytes)" = 0 ] && break; sleep 0.5; done
-kv drained "$(cat $P/size_bytes)"
+kvc drained cat $P/size_bytes
 """
 
 ROWS = ['mode', 'capacity_bytes', 'size_bytes', 'max_size_bytes',

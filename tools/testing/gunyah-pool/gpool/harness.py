@@ -66,9 +66,15 @@ SPLATS = [
     r'sleeping function called from invalid context', r'ODEBUG:',
     r'unreferenced object', r'list_add corruption', r'list_del corruption',
     r'Bad page state', r'rcu: INFO:', r'soft lockup', r'hung_task',
+    r'blocked for more than \d+ seconds',
     # The pool's own error-level reports: its books disagree with the
-    # memory, or a chunk could not be mapped again.
+    # memory, a chunk could not be mapped again, a valid node could not be
+    # set up; and pKVM's: EL2 kept a VM's blocks, or VMs do not get the
+    # pool they were built for.
     r'gunyah_pool: [^ ]+: validate: ', r'cannot be mapped again; keeping it out',
+    r'gunyah_pool: [^ ]+: cannot set up the pool',
+    r'pkvm donation pool: (EL2 kept \d+ blocks|no Gunyah donation pool|'
+    r'the Gunyah donation pool is no-map)',
 ]
 SPLAT_RE = re.compile('|'.join(SPLATS))
 # The debugging tools, by the first line of their reports: a boot's verdict
@@ -81,9 +87,12 @@ DETECTORS = {
     'kmemleak': r'unreferenced object',
     'Oops': r'Internal error: Oops|Unable to handle kernel',
     'atomic-sleep': r'sleeping function called from invalid context',
+    'soft-lockup': r'BUG: soft lockup',
+    'hung-task': r'blocked for more than \d+ seconds|hung_task_timeout_secs',
     'panic': r'Kernel panic',
     'WARNING': r'WARNING:',
     'pool': r'gunyah_pool: ',
+    'pkvm': r'pkvm donation pool: ',
 }
 
 
@@ -615,7 +624,7 @@ def occupancy_png(map_lines, dest, scale=2):
 # The linear map as ptdump prints it (CONFIG_PTDUMP_DEBUGFS): a guest script
 # that dumps it as "lm", with the start of RAM as "ram".
 PTDUMP_SCRIPT = r'''
-kv ram "$(awk -F'[- :]+' '/System RAM/ { print $1; exit }' /proc/iomem)"
+kvc ram awk -F'[- :]+' '/System RAM/ { print $1; exit }' /proc/iomem
 sed -n '/Linear Mapping start/,/Linear Mapping end/p' /sys/kernel/debug/kernel_page_tables > /tmp/lm
 dump lm cat /tmp/lm
 '''

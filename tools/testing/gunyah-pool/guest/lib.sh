@@ -15,25 +15,46 @@ mark() { echo "@@GPOOL $*" > /dev/kmsg; }
 # kv NAME VALUE: a named value for the host.
 kv() { mark "kv $1=$2"; }
 
+# kvc NAME CMD...: what CMD prints, as NAME. A failing CMD fails kvc, and so
+# stops the script (set -e) where "kv NAME \"$(CMD)\"" would report an empty
+# value and go on.
+kvc() {
+	_n=$1; shift
+	_v=$("$@") || return
+	kv "$_n" "$_v"
+}
+
 # dump NAME CMD...: every line CMD prints, in order, under NAME (cut to
-# 900 bytes: /dev/kmsg refuses a record of more than 1 KiB).
+# 900 bytes: /dev/kmsg refuses a record of more than 1 KiB); CMD's exit
+# status, so that a failing CMD stops the script.
 dump() {
 	_n=$1; shift
-	"$@" 2>&1 | while IFS= read -r _l; do
+	_rc=0
+	"$@" > /tmp/.dump 2>&1 || _rc=$?
+	while IFS= read -r _l; do
 		printf '@@GPOOL dump %s|%.900s\n' "$_n" "$_l" > /dev/kmsg
-	done
+	done < /tmp/.dump
+	return $_rc
 }
 
 # snap PREFIX: every sysfs file of the pool as PREFIX.FILE=VALUE.
 snap() {
 	for _f in $P/* $P/stats/*; do
-		if [ -f "$_f" ]; then kv "$1.${_f#$P/}" "$(cat "$_f")"; fi
+		if [ -f "$_f" ]; then kvc "$1.${_f#$P/}" cat "$_f"; fi
 	done
 }
 
-# try NAME CMD...: run CMD, report its exit status as NAME; a failure does
-# not stop the script.
-try() { _n=$1; shift; _rc=0; "$@" > /dev/null 2>&1 || _rc=$?; kv "$_n" $_rc; }
+# try NAME CMD...: run CMD, report its exit status as NAME for the test to
+# assert; a failure does not stop the script. A CMD that could not be run at
+# all (126, 127: not executable, not found) is a broken script, not a result:
+# that status is returned, and stops it.
+try() {
+	_n=$1; shift
+	_rc=0
+	"$@" > /dev/null 2>&1 || _rc=$?
+	kv "$_n" $_rc
+	case $_rc in 126|127) return $_rc ;; esac
+}
 
 # on_exit RC LINE: /test.sh's exit trap. A script runs with "set -e" and
 # stops at its first failing command; this says where, for the host.
@@ -82,7 +103,7 @@ trace_on() {
 # to the host under NAME and NAME.fmt.
 trace_off() {
 	echo 0 > /sys/kernel/tracing/events/gunyah_pool/enable
-	dump "$1" grep ' gunyah_pool_' /sys/kernel/tracing/trace
+	dump "$1" sed -n '/ gunyah_pool_/p' /sys/kernel/tracing/trace
 	for _e in /sys/kernel/tracing/events/gunyah_pool/*/format; do
 		dump "$1.fmt" grep -E '^name:|field:' "$_e"
 	done

@@ -23,6 +23,14 @@ CONTROLS = {
     'atomic-sleep-kcsan': ('kcsan', 'sleep'),
     'atomic-sleep-pkvm': ('pkvm', 'sleep'),
     'atomic-sleep-16k': ('16k', 'sleep'),
+    # Hangs, provoked by the kernel's own lkdtm: a CPU spinning with
+    # preemption off, a task blocked for good; each in the background, with
+    # the detector's threshold lowered to 1 s (a lockup is reported after
+    # 2 * watchdog_thresh) and 2 s.
+    'soft-lockup-kasan': ('kasan', 'lkdtm SOFTLOCKUP watchdog_thresh=1'),
+    'soft-lockup-kcsan': ('kcsan', 'lkdtm SOFTLOCKUP watchdog_thresh=1'),
+    'hung-task-kasan': ('kasan', 'lkdtm HUNG_TASK hung_task_timeout_secs=2'),
+    'hung-task-kcsan': ('kcsan', 'lkdtm HUNG_TASK hung_task_timeout_secs=2'),
 }
 
 
@@ -30,6 +38,13 @@ CONTROLS = {
 # and the script goes on to show that the machine lives.
 SCRIPT = r'''
 sh -c "echo @WORD@ > $D/provoke" || :
+kv survived yes
+'''
+# On CPU 1: poweroff moves to CPU 0 to stop the machine, which must be free.
+LKDTM_SCRIPT = r'''
+echo @LIMIT@
+taskset 2 sh -c 'echo @TYPE@ > /sys/kernel/debug/provoke-crash/DIRECT' &
+sleep 10
 kv survived yes
 '''
 
@@ -41,7 +56,15 @@ def test_tool_fires_and_fails_the_boot(request, tool):
     lanes = request.config.getoption('lanes').split(',')
     if lane not in lanes:
         pytest.skip(f'{tool} is in lane {lane}, not among {",".join(lanes)}')
-    b = harness.boot(f'detector-{word}', SCRIPT.replace('@WORD@', word),
+    if word.startswith('lkdtm '):
+        _, crash, limit = word.split()
+        knob, value = limit.split('=')
+        script = (LKDTM_SCRIPT.replace('@TYPE@', crash)
+                  .replace('@LIMIT@', f'{value} > /proc/sys/kernel/{knob}'))
+        word = crash.lower()
+    else:
+        script = SCRIPT.replace('@WORD@', word)
+    b = harness.boot(f'detector-{word}', script,
                      lane=lane, check=False, leakscan=tool == 'kmemleak')
     assert b.kv.get('survived') == 'yes', b.problems
     # Its report, and no other tool's, and the verdict names it.

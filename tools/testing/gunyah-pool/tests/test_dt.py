@@ -45,13 +45,13 @@ CASES = {
 
 SCRIPT = r'''
 if [ -e /sys/kernel/gunyah ]; then kv sysfs present; else kv sysfs absent; fi
-[ -e $P/capacity_bytes ] && kv capacity "$(cat $P/capacity_bytes)"
+[ -e $P/capacity_bytes ] && kvc capacity cat $P/capacity_bytes
 dump iomem cat /proc/iomem
 rc=0; poolstat > /dev/null 2> /tmp/poolstat.err || rc=$?
 kv poolstat_rc $rc
-kv poolstat_err "$(cat /tmp/poolstat.err)"
-kv memtotal "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
-kv cmatotal "$(awk '/^CmaTotal:/ { print $2 }' /proc/meminfo)"
+kvc poolstat_err cat /tmp/poolstat.err
+kvc memtotal awk '/^MemTotal:/ { print $2 }' /proc/meminfo
+kvc cmatotal awk '/^CmaTotal:/ { print $2 }' /proc/meminfo
 '''
 
 
@@ -143,12 +143,12 @@ DYNAMIC_CASES = {
 }
 
 DYNAMIC_SCRIPT = SCRIPT + r'''
-kv base "$(cat $D/base)"
-kv mode "$(cat $P/mode)"
+kvc base cat $D/base
+kvc mode cat $P/mode
 try min_rc sh -c "echo 4194304 > $P/min_size_bytes"
 try alloc_rc sh -c "echo '10 kernel' > $D/alloc"
 snap s
-kv validate "$(cat $D/validate)"
+kvc validate cat $D/validate
 echo 1 > $D/free_all
 echo 0 > $P/min_size_bytes
 '''

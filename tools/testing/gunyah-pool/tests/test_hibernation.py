@@ -32,23 +32,23 @@ PREPARE = r'''
 mkswap /dev/vda > /dev/null
 swapon /dev/vda
 head -c 1048576 /dev/urandom > /tmp/marker
-kv marker.before "$(md5sum < /tmp/marker)"
+kvc marker.before md5sum < /tmp/marker
 '''
 
 # Hibernate; the lines after the echo run in the restored system.
 HIBERNATE = r'''
 snap before
-kv before.validate "$(cat $D/validate)"
+kvc before.validate cat $D/validate
 mark hibernating
 echo disk > /sys/power/state
 mark resumed
-kv marker.after "$(md5sum < /tmp/marker)"
+kvc marker.after md5sum < /tmp/marker
 snap after
-kv after.validate "$(cat $D/validate)"
+kvc after.validate cat $D/validate
 # It serves allocations: an order-10 block may need a chunk from CMA.
 echo 10 > $D/alloc
 echo 0 > $D/alloc
-kv served "$(wc -l < $D/blocks)"
+kvc served wc -l < $D/blocks
 echo > $D/free_all
 '''
 
@@ -117,7 +117,7 @@ echo 10 > $D/alloc
 echo > $D/free_all
 echo 4194304 > $P/high_watermark_bytes
 for i in $(seq 60); do [ $(cat $P/size_bytes) = 4194304 ] && break; sleep 0.5; done
-kv held "$(cat $P/size_bytes)"
+kvc held cat $P/size_bytes
 '''
 
 
@@ -188,11 +188,11 @@ def test_restore_refused_keeps_the_image(boot_hold):
 HELD = r'''
 echo 0 > $D/alloc
 kv held.sig.before "@SIG@"
-kv held.hib "$(/bin/gpool-helper write /sys/power/state disk)"
+kvc held.hib /bin/gpool-helper write /sys/power/state disk
 kv held.sig.after "@SIG@"
-kv held.marker "$(md5sum < /tmp/marker)"
-kv held.used "$(cat $P/used_bytes)"
-kv held.validate "$(cat $D/validate)"
+kvc held.marker md5sum < /tmp/marker
+kvc held.used cat $P/used_bytes
+kvc held.validate cat $D/validate
 echo > $D/free_all
 '''.replace('@SIG@', SIG)
 

@@ -15,7 +15,7 @@ from gpool import harness
 
 SCRIPT = r'''
 # run NAME CMD...: CMD's exit status as NAME.rc, its messages as NAME.err.
-run() { _n=$1; shift; _rc=0; "$@" 2> /tmp/err || _rc=$?; kv $_n.rc $_rc; kv $_n.err "$(head -n 1 /tmp/err)"; }
+run() { _n=$1; shift; _rc=0; "$@" 2> /tmp/err || _rc=$?; kv $_n.rc $_rc; kvc $_n.err head -n 1 /tmp/err; }
 snap before
 run load insmod /lib/modules/gpool_consumer.ko
 snap loaded
@@ -24,7 +24,7 @@ snap after
 run nons insmod /lib/modules/gpool_no_ns.ko
 kv nons.listed "$(grep -c gpool_no_ns /proc/modules)"
 snap end
-kv validate "$(cat $D/validate)"
+kvc validate cat $D/validate
 '''
 
 

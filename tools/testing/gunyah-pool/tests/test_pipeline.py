@@ -52,6 +52,29 @@ def test_failing_step_stops_the_script_and_is_named():
     assert any(p.endswith(b.failed_at) for p in b.problems), b.problems
 
 
+# Each helper of guest/lib.sh stops the script when the command it runs
+# fails (try: when it cannot be run at all), at the helper's line.
+HELPER_FAILURES = {
+    'kvc': ('kvc v cat /nonexistent', 1),
+    'kvc-redirect': ('kvc v md5sum < /nonexistent', 1),
+    'dump': ('dump d ls /nonexistent', 1),
+    'try': ('try t /bin/nonexistent', 127),
+}
+
+
+@pytest.mark.parametrize('helper', HELPER_FAILURES)
+def test_a_helper_propagates_failure(helper):
+    step, rc = HELPER_FAILURES[helper]
+    b = harness.boot(f'pipeline-{helper}',
+                     f'kvc k echo 1\ndump d0 echo 2\ntry t0 true\n{step}\n'
+                     'kv after 1', check=False)
+    # What succeeded reported; the failing step stopped the script there.
+    assert (b.kv.get('k'), b.dumps.get('d0'), b.kv.get('t0')) == ('1', ['2'], '0')
+    assert 'after' not in b.kv and 'v' not in b.kv, b.kv
+    assert b.rc == rc, b.problems
+    assert b.failed_at == f'at test.sh line 7: {step}', b.failed_at
+
+
 def test_bad_overlay_is_an_error(tmp_path):
     bad = tmp_path / 'bad.dtso'
     bad.write_text('/dts-v1/;\n/plugin/;\n&{/} { reserved-memory { oops };\n')

@@ -24,8 +24,8 @@ STATE_SH = r'''
 cat > /tmp/state.sh <<'EOF'
 . /lib.sh
 snap $1
-kv $1.validate "$(cat $D/validate)"
-kv $1.stranded "$(cat @PROBE@/stranded_bytes)"
+kvc $1.validate cat $D/validate
+kvc $1.stranded cat @PROBE@/stranded_bytes
 cat $P/committed_bytes > /tmp/$1.committed
 EOF
 state() { sh /tmp/state.sh $1; }
@@ -38,10 +38,10 @@ cat > /tmp/probe.sh <<'EOF'
 base=$(cat $D/base)
 cap=$(cat $P/capacity_bytes)
 echo donated > @PROBE@/probe
-kv $1.donated "$(cat @PROBE@/probe)"
+kvc $1.donated cat @PROBE@/probe
 # The whole region and a page either side of it.
 printf 'range %x %x' $((base - PAGE)) $((cap + 2 * PAGE)) > @PROBE@/probe
-kv $1.range "$(cat @PROBE@/probe)"
+kvc $1.range cat @PROBE@/probe
 sh /tmp/state.sh $1
 EOF
 
@@ -228,7 +228,9 @@ def test_a_no_map_pool_keeps_the_stock_path(lane):
 state base
 vms stock -n 2 -c 2 -H 'sh /tmp/state.sh held'
 state after
-'''), lane=lane, append=POOL_ON, timeout=120)
+'''), lane=lane, append=POOL_ON, timeout=120,
+        expect_splats=[r'pkvm donation pool: the Gunyah donation pool is '
+                       r'no-map'])
     assert b.lines(r'kvm: pkvm donation pool: the Gunyah donation pool is '
                    r'no-map memory, which EL2 refuses; donating from the '
                    r'page allocator')
@@ -421,7 +423,7 @@ cg cg.freed
 # At memory.max the charge is refused and the block goes back.
 read -r cur < $G/memory.current
 echo $((cur + 1048576)) > $G/memory.max
-kv cg.refused "$(in_t /bin/gpool-helper write $D/alloc '10 account')"
+kvc cg.refused in_t /bin/gpool-helper write $D/alloc '10 account'
 cg cg.refusal
 echo max > $G/memory.max
 in_t pkvm-vms -n 2 -c 2 -H 'sh /tmp/cg.sh cg.vms' > /tmp/vms.out
@@ -461,7 +463,7 @@ while [ $i -lt 64 ]; do
 	kv atmax.$i.room $room
 	kv atmax.$i.out "$out"
 	kv atmax.$i.rc $rc
-	kv atmax.$i.oom_kill "$(awk '/^oom_kill /{ print $2 }' $U/n$i/memory.events)"
+	kvc atmax.$i.oom_kill awk '/^oom_kill /{ print $2 }' $U/n$i/memory.events
 	sh /tmp/state.sh atmax.$i
 	sh /tmp/cg.sh atmax.$i $U/run
 	rmdir $U/n$i
@@ -587,7 +589,8 @@ echo > $D/free_all
 state freed
 '''), lane=lane, overlay=OVERLAY, append=POOL_ON, timeout=120,
         expect_splats=[r'WARNING: .* __pkvm_destroy_hyp_vm',
-                       r'WARNING: .* kvm_unshare_hyp'])
+                       r'WARNING: .* kvm_unshare_hyp',
+                       r'pkvm donation pool: EL2 kept 4 blocks'])
     held = (kv_int(b, 'held.used_bytes') - kv_int(b, 'base.used_bytes'))
     assert held > 0
     # The error names what stays out; the counter has it; the books keep it

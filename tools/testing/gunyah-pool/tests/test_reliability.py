@@ -118,7 +118,7 @@ leakscan
 # Stress with 1, 2 and 4 threads, then with the fault points firing 10%.
 for t in 1 2 4; do
 	echo "$t @OPS@ $((1000 + t))" > $D/stress
-	kv "stress.$t" "$(cat $D/stress)"
+	kvc "stress.$t" cat $D/stress
 done
 # Each point may fire TIMES times; what is left of that says how often
 # it did.
@@ -132,13 +132,13 @@ if [ "$(cat $P/mode)" = reusable ]; then
 	settle
 fi
 echo "4 @SOAK@ 77" > $D/stress
-kv soak "$(cat $D/stress)"
+kvc soak cat $D/stress
 for f in $D/fail_*; do
 	echo 0 > $f/probability
 	kv "soak.injected.${f##*/}" $((TIMES - $(cat $f/times)))
 done
 state; kv soak.end "$STATE"
-kv counters "$(cat $D/counters)"
+kvc counters cat $D/counters
 '''
 
 

@@ -35,7 +35,7 @@ state() {
 	kv $1.cmafree $(awk '/^CmaFree:/ { print $2 * 1024 }' /proc/meminfo)
 	kv $1.cma_alloc $(cat $C/alloc_pages_success)
 	kv $1.cma_release $(cat $C/release_pages_success)
-	kv $1.validate "$(cat $D/validate)"
+	kvc $1.validate cat $D/validate
 }
 # wait_until EXPR [SECONDS]: poll a shell test, for up to 30 s by default.
 wait_until() {
@@ -55,13 +55,13 @@ dump map cat $D/map
 
 # Hibernation is refused while the pool holds a chunk.
 echo freezer > /sys/power/pm_test
-kv hib.pooled "$($H write /sys/power/state disk)"
+kvc hib.pooled $H write /sys/power/state disk
 
 # Freed and drained (high watermark 0), the chunk goes back to CMA.
 echo > $D/free_all
 echo 0 > $P/high_watermark_bytes
 state drained
-kv hib.empty "$($H write /sys/power/state disk)"
+kvc hib.empty $H write /sys/power/state disk
 echo none > /sys/power/pm_test
 
 # Watermarks: below 8 MiB free, refill to 16 MiB free.
@@ -125,7 +125,7 @@ done
 try double.alloc sh -c "echo 0 > $D/alloc"
 echo 0 > $D/fail_unmap/probability; echo 0 > $D/fail_remap/probability
 state double
-kv double.counters "$(cat $D/counters)"
+kvc double.counters cat $D/counters
 echo > $D/free_all
 trace_off trace
 '''

@@ -87,7 +87,7 @@ H=/bin/gpool-helper
 dump dirs find $P -type d
 dump files find $P -type f
 for f in $P/* $P/stats/*; do
-	if [ -f $f ]; then kv "mode.${f#$P/}" "$(stat -c %a $f)"; fi
+	if [ -f $f ]; then kvc "mode.${f#$P/}" stat -c %a $f; fi
 done
 '''
 
@@ -99,7 +99,7 @@ cat > /tmp/bad <<'EOF'
 EOF
 dump bad $H batch /tmp/bad
 snap bad1
-kv validate.bad "$(cat $D/validate)"
+kvc validate.bad cat $D/validate
 '''
 
 SCRIPT = FILES + r'''
@@ -112,35 +112,35 @@ echo 16777216 > $P/high_watermark_bytes
 echo 1048576 > $P/low_watermark_bytes
 ''' + BAD_INPUTS + r'''
 # Read-only files refuse writers; writable ones refuse non-root writers.
-for f in @RO@; do kv "ro.$f" "$($H write $P/$f 0)"; done
-for f in @STATS@; do kv "ro.stats/$f" "$($H write $P/stats/$f 0)"; done
-for f in @RW@; do kv "user.$f" "$($H write $P/$f 0 1000)"; done
+for f in @RO@; do kvc "ro.$f" $H write $P/$f 0; done
+for f in @STATS@; do kvc "ro.stats/$f" $H write $P/stats/$f 0; done
+for f in @RW@; do kvc "user.$f" $H write $P/$f 0 1000; done
 
 # Good values take effect: max_size_bytes caps allocations.
 echo 25165824 > $D/unreserve
-kv w.max1 "$($H write $P/max_size_bytes 4194304)"
+kvc w.max1 $H write $P/max_size_bytes 4194304
 snap maxlow
 try w.alloc9 sh -c "echo 10 > $D/alloc"
 snap maxlow2
-kv w.max2 "$($H write $P/max_size_bytes 33554432)"
+kvc w.max2 $H write $P/max_size_bytes 33554432
 try w.alloc9b sh -c "echo 10 > $D/alloc"
 snap maxhigh
 # overcommit_ratio lets reservations pass max_size_bytes.
 try w.res1 sh -c "echo 41943040 > $D/reserve"
-kv w.ratio "$($H write $P/overcommit_ratio 150)"
+kvc w.ratio $H write $P/overcommit_ratio 150
 try w.res2 sh -c "echo 41943040 > $D/reserve"
 snap ratio
 echo 41943040 > $D/unreserve
-kv w.ratio2 "$($H write $P/overcommit_ratio 100)"
+kvc w.ratio2 $H write $P/overcommit_ratio 100
 # peak_used_bytes resets to what is in use now.
 echo free_all > $D/free_all
-kv w.peak "$($H write $P/peak_used_bytes 0)"
+kvc w.peak $H write $P/peak_used_bytes 0
 snap peak
-kv w.min "$($H write $P/min_size_bytes 0)"
-kv w.low "$($H write $P/low_watermark_bytes 2097152)"
-kv w.high "$($H write $P/high_watermark_bytes 33554432)"
+kvc w.min $H write $P/min_size_bytes 0
+kvc w.low $H write $P/low_watermark_bytes 2097152
+kvc w.high $H write $P/high_watermark_bytes 33554432
 snap good
-kv validate.good "$(cat $D/validate)"
+kvc validate.good cat $D/validate
 
 # poll(): woken when free memory falls below the low watermark, not before.
 echo 8388608 > $P/low_watermark_bytes
@@ -150,12 +150,12 @@ sleep 1
 echo 11 > $D/alloc 2>/dev/null || :
 echo 10 > $D/alloc; echo 10 > $D/alloc; echo 10 > $D/alloc
 sleep 1
-kv poll.early "$(tr '\n' ' ' < /tmp/poll)"
-kv poll.stat0 "$(cat $P/stats/low_watermark)"
+kvc poll.early tr '\n' ' ' < /tmp/poll
+kvc poll.stat0 cat $P/stats/low_watermark
 for i in 1 2 3 4; do echo 10 > $D/alloc; done
 wait $pid
-kv poll.late "$(tr '\n' ' ' < /tmp/poll)"
-kv poll.stat1 "$(cat $P/stats/low_watermark)"
+kvc poll.late tr '\n' ' ' < /tmp/poll
+kvc poll.stat1 cat $P/stats/low_watermark
 echo > $D/free_all
 echo 0 > $P/low_watermark_bytes
 
@@ -184,12 +184,12 @@ rc=0; echo "20 6 400 99" > $D/workload || rc=$?
 kv racer.workload "$(cat $D/workload) rc=$rc"
 touch /tmp/stop
 wait
-kv racer.readers "$(cat /tmp/readers)"
-kv racer.writer1 "$(cat /tmp/writer1)"
-kv racer.writer2 "$(cat /tmp/writer2)"
+kvc racer.readers cat /tmp/readers
+kvc racer.writer1 cat /tmp/writer1
+kvc racer.writer2 cat /tmp/writer2
 echo 33554432 > $P/max_size_bytes
 snap race
-kv validate.race "$(cat $D/validate)"
+kvc validate.race cat $D/validate
 '''
 
 
@@ -380,11 +380,11 @@ for cpu in 0 1; do
 	for o in 0 1 2 3 4 0 1 2; do taskset -c $cpu sh -c "echo $o > $D/alloc"; done
 	taskset -c $cpu sh -c "echo > $D/free_all"
 done
-kv pcp.before "$(tr '\n' ' ' < $D/pcp)"
-for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kv "v0.${f#$P/}" "$(cat $f)"; done
-kv readers "$($H readloop 65534 200 $P/*_bytes $P/overcommit_ratio $P/mode $P/stats/*)"
-kv pcp.after "$(tr '\n' ' ' < $D/pcp)"
-for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kv "v1.${f#$P/}" "$(cat $f)"; done
+kvc pcp.before tr '\n' ' ' < $D/pcp
+for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kvc "v0.${f#$P/}" cat $f; done
+kvc readers $H readloop 65534 200 $P/*_bytes $P/overcommit_ratio $P/mode $P/stats/*
+kvc pcp.after tr '\n' ' ' < $D/pcp
+for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kvc "v1.${f#$P/}" cat $f; done
 """
 
 
