@@ -4,6 +4,8 @@ it needs them and gives them back; Linux uses the idle region for movable
 pages; watermarks refill and drain it; hibernation is refused while it holds
 memory. All of it with rodata=full (the whole linear map page by page) and
 with rodata=on (only the pool's region page by page, patches/0005-*)."""
+import re
+
 import pytest
 
 from gpool import harness
@@ -302,6 +304,60 @@ def test_grow_and_shrink_traced(b):
         assert int(f['size']) % chunk(b) == 0
     # Sizes step by a chunk: up on a growth, down on a shrink.
     assert all(int(g['size']) >= chunk(b) for g in ok)
+
+
+# A chunk's moves as the kernel sees them, through kprobe events (the kasan
+# lane has them): __change_memory_common() is the arm64 function behind
+# set_memory_valid() and friends, and flushes the kernel TLB once per call;
+# gunyah_pool_add_range() and gunyah_pool_take_range() are where a chunk
+# enters and leaves the pool's allocator.
+MOVES = r'''
+T=/sys/kernel/tracing
+echo 'p:gpool/gpool_flush __change_memory_common start=%x0 size=%x1' > $T/kprobe_events
+echo 'p:gpool/gpool_add gunyah_pool_add_range phys=%x1 size=%x2' >> $T/kprobe_events
+echo 'p:gpool/gpool_take gunyah_pool_take_range size=%x1' >> $T/kprobe_events
+echo > $T/trace
+echo 1 > $T/events/gpool/enable
+echo 1 > $T/events/gunyah_pool/gunyah_pool_grow/enable
+echo 1 > $T/events/gunyah_pool/gunyah_pool_shrink/enable
+# One chunk in (an allocation from the empty pool), and out again (freed,
+# drained by a high watermark of 0).
+echo 0 > $D/alloc
+kvc grown cat $P/size_bytes
+echo > $D/free_all
+echo 0 > $P/high_watermark_bytes
+kvc drained cat $P/size_bytes
+echo 0 > $T/events/gpool/enable
+echo 0 > $T/events/gunyah_pool/enable
+dump moves sed -n -E '/ (gpool_[a-z]+|gunyah_pool_grow|gunyah_pool_shrink): /p' $T/trace
+'''
+
+
+def test_a_chunk_moves_with_one_flush_each_way_in_order(lane):
+    """Out of the linear map with one TLB flush before the pool may hand out
+    any of it; out of the pool before it is mapped again, with one flush
+    (SPEC 2). The counts are the kernel's, not the pool's."""
+    if lane != 'kasan':
+        pytest.skip('kprobe events are in the kasan lane (without '
+                    'debug_pagealloc, which flushes for every page)')
+    b = harness.boot('reusable-moves', MOVES, overlay=overlay(lane), lane=lane,
+                     timeout=120)
+    assert (int(b.kv['grown']), int(b.kv['drained'])) == (chunk(b), 0)
+    moves = []
+    for line in b.dumps['moves']:
+        m = re.search(r' (gpool_[a-z]+|gunyah_pool_grow|gunyah_pool_shrink): '
+                      r'(.*)', line)
+        fields = dict(re.findall(r'(\w+)=(\S+)', m[2]))
+        size = int(fields.get('size', '0'), 0)
+        moves.append((m[1].replace('gunyah_pool_', '').replace('gpool_', ''),
+                      size if m[1] != 'gunyah_pool_grow' else chunk(b)))
+    # Nothing else changed the linear map meanwhile: every flush is a chunk's.
+    assert moves == [('flush', chunk(b)), ('add', chunk(b)), ('grow', chunk(b)),
+                     ('take', chunk(b)), ('flush', chunk(b)), ('shrink', 0)], moves
+    # Both flushes are of the chunk's linear alias.
+    starts = {line.split('start=')[1].split()[0] for line in b.dumps['moves']
+              if 'gpool_flush' in line}
+    assert len(starts) == 1, starts
 
 
 # The linear map as ptdump shows it, at boot, before the pool holds anything.
