@@ -489,6 +489,116 @@ static void gunyah_pool_test_double_free(struct kunit *test)
 	expect_valid(test, pool);
 }
 
+/*
+ * Two writers whose values conflict: low_watermark 0 or 3/4 of the pool,
+ * high_watermark 1/2 of it or all of it. Each store alone may or may not be
+ * allowed; checked and applied as one step, low never passes high, however
+ * they interleave, and no store undoes the other writer's: each writer owns
+ * its tunable, so before each store it must still read the value it last
+ * set. After each accepted store, the writer reads the tunables back (one
+ * consistent snapshot) and counts any low above high.
+ */
+#define TUNABLES_RACE_ROUNDS	20000
+
+struct tunables_race {
+	struct gunyah_pool *pool;
+	enum gunyah_pool_tunable which;
+	u64 val[2];
+	atomic_t *running;
+	struct completion *finished;
+	unsigned int accepted, refused, other, broken, lost;
+};
+
+static u64 tunables_race_own(struct tunables_race *w, struct gunyah_pool_usage *u)
+{
+	return w->which == GUNYAH_POOL_LOW_WATERMARK ? u->low_wmark : u->high_wmark;
+}
+
+static int tunables_race_fn(void *data)
+{
+	struct tunables_race *w = data;
+	struct gunyah_pool_usage u;
+	unsigned int i;
+	u64 mine;
+	int ret;
+
+	gunyah_pool_usage(w->pool, &u);
+	mine = tunables_race_own(w, &u);
+	for (i = 0; i < TUNABLES_RACE_ROUNDS; i++) {
+		gunyah_pool_usage(w->pool, &u);
+		if (tunables_race_own(w, &u) != mine)
+			w->lost++;
+		ret = gunyah_pool_set_tunable(w->pool, w->which, w->val[i & 1]);
+		if (ret == -EINVAL) {
+			w->refused++;
+			continue;
+		}
+		if (ret) {
+			w->other++;
+			continue;
+		}
+		w->accepted++;
+		mine = w->val[i & 1];
+		gunyah_pool_usage(w->pool, &u);
+		if (u.low_wmark > u.high_wmark)
+			w->broken++;
+		cond_resched();
+	}
+	if (atomic_dec_and_test(w->running))
+		complete(w->finished);
+	return 0;
+}
+
+static void gunyah_pool_test_tunables_race(struct kunit *test)
+{
+	struct gunyah_pool *pool = test_pool_create(test);
+	DECLARE_COMPLETION_ONSTACK(finished);
+	atomic_t running = ATOMIC_INIT(2);
+	struct tunables_race w[2] = {
+		{ .which = GUNYAH_POOL_LOW_WATERMARK,
+		  .val = { 0, TEST_POOL_BYTES / 4 * 3 } },
+		{ .which = GUNYAH_POOL_HIGH_WATERMARK,
+		  .val = { TEST_POOL_BYTES / 2, TEST_POOL_BYTES } },
+	};
+	struct gunyah_pool_usage u;
+	struct task_struct *t[2];
+	int i;
+
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "one CPU: the writers cannot race");
+	for (i = 0; i < 2; i++) {
+		w[i].pool = pool;
+		w[i].running = &running;
+		w[i].finished = &finished;
+		t[i] = kthread_create(tunables_race_fn, &w[i], "gpool-tunable/%d", i);
+		if (IS_ERR(t[i])) {
+			if (i)
+				kthread_stop(t[0]);
+			KUNIT_FAIL_AND_ABORT(test, "kthread_create: %ld", PTR_ERR(t[i]));
+		}
+		kthread_bind(t[i], cpumask_nth(i, cpu_online_mask));
+	}
+	for (i = 0; i < 2; i++)
+		wake_up_process(t[i]);
+	wait_for_completion(&finished);
+
+	for (i = 0; i < 2; i++) {
+		kunit_info(test, "writer %d: %u accepted, %u refused, %u other, %u broken, %u lost\n",
+			   i, w[i].accepted, w[i].refused, w[i].other, w[i].broken,
+			   w[i].lost);
+		KUNIT_EXPECT_EQ(test, w[i].broken, 0);
+		KUNIT_EXPECT_EQ(test, w[i].lost, 0);
+		KUNIT_EXPECT_EQ(test, w[i].other, 0);
+		/* Each writer had stores accepted. */
+		KUNIT_EXPECT_GT(test, w[i].accepted, 0);
+	}
+	/* The conflict happened: some stores were refused for the other's value. */
+	KUNIT_EXPECT_GT(test, w[0].refused + w[1].refused, 0);
+	gunyah_pool_usage(pool, &u);
+	KUNIT_EXPECT_LE(test, u.low_wmark, u.high_wmark);
+	expect_valid(test, pool);
+}
+
 /* Reservations stop at the commit limit, which follows overcommit_ratio. */
 static void gunyah_pool_test_reserve_limits(struct kunit *test)
 {
@@ -1959,6 +2069,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_bad_free),
 	KUNIT_CASE(gunyah_pool_test_double_free),
 	KUNIT_CASE(gunyah_pool_test_reserve_limits),
+	KUNIT_CASE_SLOW(gunyah_pool_test_tunables_race),
 	KUNIT_CASE(gunyah_pool_test_unreserve_too_much),
 	KUNIT_CASE_PARAM(gunyah_pool_test_tunables, tunable_gen_params),
 	KUNIT_CASE(gunyah_pool_test_low_watermark),

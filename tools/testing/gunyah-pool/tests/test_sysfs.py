@@ -385,6 +385,13 @@ for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kvc "v0.${f#$P/}" cat $f;
 kvc readers $H readloop 65534 200 $P/*_bytes $P/overcommit_ratio $P/mode $P/stats/*
 kvc pcp.after tr '\n' ' ' < $D/pcp
 for f in $P/*_bytes $P/overcommit_ratio $P/stats/*; do kvc "v1.${f#$P/}" cat $f; done
+# A max_size_bytes store empties the caches and keeps them off while it
+# checks; refused (a block is held), it must switch them on again: a block
+# freed after it is cached.
+taskset -c 0 sh -c "echo 4 > $D/alloc"
+kvc max.refused $H write $P/max_size_bytes 0
+taskset -c 0 sh -c "echo > $D/free_all"
+kvc pcp.refused tr '\n' ' ' < $D/pcp
 """
 
 
@@ -400,3 +407,10 @@ def test_non_root_readers_change_nothing(lane):
     assert after == before
     for k in [k for k in b.kv if k.startswith('v0.')]:
         assert b.kv['v1.' + k[3:]] == b.kv[k], k[3:]
+
+
+def test_caches_on_again_after_a_refused_max_store(lane):
+    b = harness.boot('sysfs-readers', READERS, lane=lane)
+    assert b.kv['max.refused'] == 'EBUSY'
+    cpu0 = b.kv['pcp.refused'].split('cpu1')[0].split()[1:]
+    assert sum(int(n) for n in cpu0) > 0, b.kv['pcp.refused']
