@@ -661,8 +661,10 @@ int gunyah_pool_take_range(struct gunyah_pool *pool, size_t bytes,
 
 /*
  * Temporarily map a block to clear it: vmap() makes a fresh mapping in the
- * vmalloc area and vunmap() removes it, and its TLB entries, before we
- * return, so no usable alias is left behind. What vmap() allocates
+ * vmalloc area and vunmap() clears its page-table entries before we return.
+ * Its TLB entries go lazily, when the vmalloc area is purged (at once under
+ * debug_pagealloc); until then the virtual range is not handed out again,
+ * so no pointer to the block is left anywhere. What vmap() allocates
  * internally stays within the reclaim the caller's @gfp allows.
  */
 static int pool_zero_block(phys_addr_t phys, unsigned int order, gfp_t gfp)

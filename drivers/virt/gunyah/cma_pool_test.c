@@ -2093,7 +2093,6 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_reusable_watermarks),
 	KUNIT_CASE(gunyah_pool_test_reusable_zeropad_chunks),
 #endif
-	KUNIT_CASE_PARAM(gunyah_pool_test_fail_nth, fail_step_gen_params),
 	{}
 };
 
@@ -2102,4 +2101,20 @@ static struct kunit_suite gunyah_pool_test_suite = {
 	.test_cases = gunyah_pool_test_cases,
 };
 
-kunit_test_suite(gunyah_pool_test_suite);
+/*
+ * The fault sweeps, in a suite of their own so that they can run again
+ * after boot (CONFIG_KUNIT_DEBUGFS: /sys/kernel/debug/kunit/<suite>/run),
+ * once failslab and fail_page_alloc are set to fail sleeping allocations
+ * too, which only their debugfs files can ask.
+ */
+static struct kunit_case gunyah_pool_fault_cases[] = {
+	KUNIT_CASE_PARAM(gunyah_pool_test_fail_nth, fail_step_gen_params),
+	{}
+};
+
+static struct kunit_suite gunyah_pool_fault_suite = {
+	.name = "gunyah_pool_faults",
+	.test_cases = gunyah_pool_fault_cases,
+};
+
+kunit_test_suites(&gunyah_pool_test_suite, &gunyah_pool_fault_suite);

@@ -532,7 +532,10 @@ def trace_formats(b, name):
 
 
 def kunit_results(b):
-    """Parse the boot's KTAP with the tree's kunit_parser; the root Test."""
+    """Parse the KTAP of the suites run at boot, before /init, with the
+    tree's kunit_parser; the root Test. A suite the guest script runs again
+    (through KUnit's debugfs) prints after the "boot" mark, and is left to
+    its test."""
     sys.path.insert(0, str(TREE / 'tools' / 'testing' / 'kunit'))
     try:
         import kunit_parser
@@ -543,7 +546,8 @@ def kunit_results(b):
     with open(b.dir / 'kunit.txt', 'w') as f:
         kunit_printer.stdout._output = f
         try:
-            return kunit_parser.parse_run_tests(b.log.splitlines())
+            return kunit_parser.parse_run_tests(
+                b.log.split('@@GPOOL boot', 1)[0].splitlines())
         finally:
             kunit_printer.stdout._output = sys.stdout
 

@@ -1,10 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The KUnit suite gunyah_pool, run at boot: one pytest result per case.
+"""The KUnit suites gunyah_pool and gunyah_pool_faults, run at boot: one
+pytest result per case.
 
-The case list comes from the suite's source, so a case that never reports
-(the kernel died in it, or it was not built) fails here by name.
+The case list comes from the suites' source, so a case that never reports
+(the kernel died in it, or it was not built) fails here by name. In the
+lanes with kmemleak, the fault sweeps run again after boot with failslab
+and fail_page_alloc failing sleeping allocations too, and the boot is then
+scanned for leaks.
 """
 import re
+import types
 
 import pytest
 
@@ -55,6 +60,46 @@ def warnings_by_case(log):
     return seen, pending
 
 
+SUITES = ('gunyah_pool', 'gunyah_pool_faults')
+# Lanes with kmemleak (and KUnit's debugfs): the fault sweeps again, after
+# boot, with every allocation failable (lib.sh fault_setup); then a scan.
+LEAK_LANES = ('kasan', 'kasan-pagealloc')
+RERUN = r'''
+fault_setup
+echo go > /sys/kernel/debug/kunit/gunyah_pool_faults/run
+dump rerun cat /sys/kernel/debug/kunit/gunyah_pool_faults/results
+'''
+SWEEP = re.compile(r'fail-nth sweep: (.+?): (\d+) faults injected, (\d+) failed')
+
+
+def sweeps(lines):
+    """{step: (faults injected, runs that failed)} from a sweep's log."""
+    return {m[1]: (int(m[2]), int(m[3])) for m in map(SWEEP.search, lines) if m}
+
+
+def test_fault_sweeps_reach_sleeping_allocations(suite, lane):
+    """Run again with failslab and fail_page_alloc failing GFP_KERNEL too,
+    the sweeps inject more faults (the slab and page allocations under the
+    pool's own points), each run's books still add up, and the boot leaks
+    nothing (kmemleak scans after it)."""
+    if lane not in LEAK_LANES:
+        pytest.skip(f'the sweeps run again only where kmemleak is: {", ".join(LEAK_LANES)}')
+    b = suite.boot
+    rerun = b.dumps['rerun']
+    assert any(re.match(r'\s*ok \d+ gunyah_pool_test_fail_nth', x) for x in rerun), rerun
+    assert not any(re.match(r'\s*not ok ', x) for x in rerun), rerun
+    before = sweeps(b.log.split('@@GPOOL boot', 1)[0].splitlines())
+    after = sweeps(rerun)
+    assert set(after) == set(before) and before, (before, after)
+    for step, (injected, failed) in after.items():
+        harness.note(f'kunit fault sweep [{b.name}]: {step}: {before[step][0]} '
+                     f'faults at boot, {injected} with sleeping allocations '
+                     f'failable ({failed} failed the step)')
+        if step.startswith('alloc'):
+            assert injected > before[step][0], (step, before[step], injected)
+    assert b.kv['kmemleak'] == 'on'
+
+
 # The suite runs against a no-map and a reusable system pool, the reusable
 # one with rodata=full and with rodata=on (only its region mapped with pages,
 # patches/0005-*); cases for the other mode skip, and say so.
@@ -68,25 +113,31 @@ def suite(lane, request):
     overlay, append = OVERLAYS[request.param]
     if append and lane == 'kasan-pagealloc':
         pytest.skip('debug_pagealloc maps the whole linear map page by page')
-    b = harness.boot(f'kunit-{request.param}', kunit='gunyah_pool',
-                     overlay=overlay, append=append, expect_splats=EXPECTED,
-                     lane=lane)
+    rerun = lane in LEAK_LANES
+    b = harness.boot(f'kunit-{request.param}', RERUN if rerun else '',
+                     kunit='gunyah_pool*', overlay=overlay, append=append,
+                     expect_splats=EXPECTED, lane=lane, leakscan=rerun,
+                     timeout=240 if rerun else 60)
     root = harness.kunit_results(b)
-    suites = [t for t in root.subtests if t.name == 'gunyah_pool']
-    assert suites, 'suite gunyah_pool did not run'
-    suites[0].boot = b
+    found = {t.name: t for t in root.subtests if t.name in SUITES}
+    assert set(found) == set(SUITES), f'suites that did not run: {set(SUITES) - set(found)}'
+    suite = types.SimpleNamespace(
+        boot=b, subtests=[c for t in found.values() for c in t.subtests],
+        status={n: t.status.name for n, t in found.items()},
+        log=[line for t in found.values() for line in t.log])
     # pytest may set a module fixture up again for the same boot: note once.
     if not getattr(b, 'noted', False):
         b.noted = True
-        for line in b.lines(r'fail-nth sweep: |pcp stress: '):
+        boot = b.log.split('@@GPOOL boot', 1)[0].splitlines()
+        for line in [x for x in boot if re.search(r'fail-nth sweep: |pcp stress: ', x)]:
             harness.note(f'kunit [{request.param}-{lane}]: ' +
                          re.split(r'fail-nth sweep: |(?=pcp stress: )', line, 1)[1].strip())
-    return suites[0]
+    return suite
 
 
 def test_suite_passes(suite):
     assert len(CASES) >= 15
-    assert suite.status.name == 'SUCCESS', suite.log
+    assert set(suite.status.values()) == {'SUCCESS'}, suite.log
     reported = {t.name for t in suite.subtests}
     assert reported == set(CASES), f'unexpected or missing: {reported ^ set(CASES)}'
 
