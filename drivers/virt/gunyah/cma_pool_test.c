@@ -422,70 +422,97 @@ static void gunyah_pool_test_max_size(struct kunit *test)
 }
 
 /* Frees the pool did not hand out are refused and counted; nothing changes. */
-static void gunyah_pool_test_bad_free(struct kunit *test)
+/*
+ * Every reason the free path refuses a free, each sent alone to a pool of its
+ * own (a pool warns once per kind of misuse): the free is refused and
+ * counted, nothing is freed, and the block it names, if any, is still handed
+ * out afterwards. The description ends with the reason the warning must
+ * give; test_kunit.py reads it from the log.
+ */
+enum free_refusal_at {
+	AT_BLOCK,		/* the held order-2 block */
+	AT_BLOCK_PAGE,		/* its second page */
+	AT_BELOW,		/* the page below the region */
+	AT_ABOVE,		/* the page above it */
+	AT_LAST_PAGE,		/* the region's last page */
+	AT_FREED,		/* a block already given back */
+};
+
+struct free_refusal {
+	const char *desc;
+	enum free_refusal_at at;
+	unsigned int order;
+	bool names_block;	/* the refused free names the held block */
+};
+
+static const struct free_refusal free_refusals[] = {
+	{ "order above the largest: bad order", AT_BLOCK, GUNYAH_POOL_MAX_ORDER + 1, true },
+	{ "below the region: not from this pool", AT_BELOW, 0, false },
+	{ "above the region: not from this pool", AT_ABOVE, 0, false },
+	{ "past the region's end: not from this pool", AT_LAST_PAGE, 1, false },
+	{ "a block's second page, order 2: misaligned for its order",
+	  AT_BLOCK_PAGE, 2, true },
+	{ "a block's second page, order 0: order smaller than allocated",
+	  AT_BLOCK_PAGE, 0, true },
+	{ "order 1 for order 2: order smaller than allocated", AT_BLOCK, 1, true },
+	{ "order 3 for order 2: order larger than allocated", AT_BLOCK, 3, true },
+	{ "freed twice: not allocated (double free?)", AT_FREED, 2, false },
+};
+
+static void free_refusal_desc(const struct free_refusal *r, char *desc)
 {
-	struct gunyah_pool *pool = test_pool_create(test);
-	struct gunyah_pool_usage before, after;
-	phys_addr_t phys, other;
-	struct {
-		phys_addr_t phys;
-		unsigned int order;
-	} bad[8];
-	int i;
-
-	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &phys), 0);
-	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &other), 0);
-	bad[0].phys = pool->base - PAGE_SIZE;			/* foreign, below */
-	bad[0].order = 0;
-	bad[1].phys = pool->base + pool->capacity;		/* foreign, above */
-	bad[1].order = 0;
-	bad[2].phys = phys + PAGE_SIZE;				/* inside a block */
-	bad[2].order = 0;
-	bad[3].phys = phys;					/* order too small */
-	bad[3].order = 1;
-	bad[4].phys = phys;					/* order too large */
-	bad[4].order = 3;
-	bad[5].phys = phys;					/* bad order */
-	bad[5].order = GUNYAH_POOL_MAX_ORDER + 1;
-	/* Misaligned for its order: it would name the block at phys. */
-	bad[6].phys = phys + PAGE_SIZE;
-	bad[6].order = 2;
-	/* Runs past the end of the region. */
-	bad[7].phys = pool->base + pool->capacity - PAGE_SIZE;
-	bad[7].order = 1;
-
-	gunyah_pool_usage(pool, &before);
-	for (i = 0; i < ARRAY_SIZE(bad); i++)
-		KUNIT_EXPECT_EQ_MSG(test, gunyah_pool_block_free(pool, bad[i].phys,
-								 bad[i].order),
-				    -EINVAL, "bad free %d accepted", i);
-	gunyah_pool_usage(pool, &after);
-	KUNIT_EXPECT_EQ(test, after.used, before.used);
-	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_INVALID_FREE),
-			ARRAY_SIZE(bad));
-	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_FREE), 0);
-	expect_valid(test, pool);
-
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 2), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, other, 2), 0);
-	expect_valid(test, pool);
+	strscpy(desc, r->desc, KUNIT_PARAM_DESC_SIZE);
 }
 
-static void gunyah_pool_test_double_free(struct kunit *test)
+KUNIT_ARRAY_PARAM(free_refusal, free_refusals, free_refusal_desc);
+
+static void gunyah_pool_test_free_refused(struct kunit *test)
 {
+	const struct free_refusal *r = test->param_value;
 	struct gunyah_pool *pool = test_pool_create(test);
-	phys_addr_t phys;
+	struct gunyah_pool_usage before, after;
+	phys_addr_t block, freed, at = 0;
 
-	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 3, GFP_KERNEL, &phys), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 3), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 3), -EINVAL);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &block), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &freed), 0);
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_free(pool, freed, 2), 0);
+	switch (r->at) {
+	case AT_BLOCK:
+		at = block;
+		break;
+	case AT_BLOCK_PAGE:
+		at = block + PAGE_SIZE;
+		break;
+	case AT_BELOW:
+		at = pool->base - PAGE_SIZE;
+		break;
+	case AT_ABOVE:
+		at = pool->base + pool->capacity;
+		break;
+	case AT_LAST_PAGE:
+		at = pool->base + pool->capacity - PAGE_SIZE;
+		break;
+	case AT_FREED:
+		at = freed;
+		break;
+	}
+
+	/* A larger order at the block must not be refused as misaligned. */
+	if (r->at == AT_BLOCK && r->order <= GUNYAH_POOL_MAX_ORDER)
+		KUNIT_ASSERT_TRUE(test, IS_ALIGNED(block, PAGE_SIZE << r->order));
+
+	gunyah_pool_usage(pool, &before);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, at, r->order), -EINVAL);
+	gunyah_pool_usage(pool, &after);
+	KUNIT_EXPECT_EQ(test, after.used, before.used);
 	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_INVALID_FREE), 1);
-	KUNIT_EXPECT_EQ(test, test_used(pool), 0);
+	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_FREE), 1);
 	expect_valid(test, pool);
-
-	/* The block can be handed out again and freed once more. */
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, 3, GFP_KERNEL, &phys), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 3), 0);
+	/* The held block is still out: freeing it with its order succeeds. */
+	KUNIT_EXPECT_EQ_MSG(test, gunyah_pool_block_free(pool, block, 2), 0,
+			    "the block %s named was freed", r->names_block ?
+			    "the refused free" : "no refused free");
+	KUNIT_EXPECT_EQ(test, test_used(pool), 0);
 	expect_valid(test, pool);
 }
 
@@ -2066,8 +2093,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_fragmentation),
 	KUNIT_CASE(gunyah_pool_test_small_blocks_fill_holes_first),
 	KUNIT_CASE(gunyah_pool_test_max_size),
-	KUNIT_CASE(gunyah_pool_test_bad_free),
-	KUNIT_CASE(gunyah_pool_test_double_free),
+	KUNIT_CASE_PARAM(gunyah_pool_test_free_refused, free_refusal_gen_params),
 	KUNIT_CASE(gunyah_pool_test_reserve_limits),
 	KUNIT_CASE_SLOW(gunyah_pool_test_tunables_race),
 	KUNIT_CASE(gunyah_pool_test_unreserve_too_much),

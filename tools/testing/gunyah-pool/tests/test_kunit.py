@@ -24,8 +24,8 @@ CASES = re.findall(r'KUNIT_CASE(?:_PARAM|_SLOW)?\((gunyah_pool_test_\w+)',
 # its own in one way. Nothing else may warn.
 PROVOKED = {
     'gunyah_pool_test_zero_atomic_refused': 'gunyah_pool_block_alloc',
-    'gunyah_pool_test_bad_free': 'gunyah_pool_block_free',
-    'gunyah_pool_test_double_free': 'gunyah_pool_block_free',
+    # One private pool per refused free, each warning once.
+    'gunyah_pool_test_free_refused': ['gunyah_pool_block_free'] * 9,
     'gunyah_pool_test_unreserve_too_much': 'gunyah_pool_uncommit',
     'gunyah_pool_test_region_at_zero': 'gunyah_pool_block_free',
     # The validator's own reports ("validate" below) on books it corrupted.
@@ -146,9 +146,30 @@ def test_each_expected_warning_once_per_case(suite):
     seen, stray = warnings_by_case(suite.boot.log)
     assert not stray, f'warnings after the last case: {stray}'
     ran = {t.name for t in suite.subtests if t.status.name == 'SUCCESS'}
-    want = {case: [func] for case, func in PROVOKED.items() if case in ran}
+    want = {case: func if isinstance(func, list) else [func]
+            for case, func in PROVOKED.items() if case in ran}
     assert len(want) >= 4, f'the provoking cases did not run: {ran}'
     assert seen == want
+
+
+def test_each_refused_free_says_why(suite):
+    """gunyah_pool_test_free_refused sends each refusal of the free path
+    alone; the warning of each names the reason its description ends with."""
+    log = suite.boot.log.split('@@GPOOL boot', 1)[0]
+    case = re.search(r'# Subtest: gunyah_pool_test_free_refused\r?\n(.*?)'
+                     r'\bok \d+ gunyah_pool_test_free_refused', log, re.S)
+    assert case, 'gunyah_pool_test_free_refused did not run'
+    why, seen = None, []
+    for line in case[1].splitlines():
+        m = re.search(r'kunit: refused to free \S+ order \d+: (.*?)\s*$', line)
+        if m:
+            why = m[1]
+        m = re.match(r'\s*ok \d+ (.*): (.*?)\s*$', line)
+        if m:
+            seen.append((m[1], m[2], why))
+            why = None
+    assert len(seen) == 9, seen
+    assert [s for s in seen if s[1] != s[2]] == []
 
 
 @pytest.mark.parametrize('case', CASES)
