@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""pytest glue: make the harness importable, run boot tests once per lane,
+"""pytest glue: make the harness importable, run boot tests in each lane,
 and report where the logs go."""
 import os
 import sys
@@ -55,7 +55,7 @@ def pytest_addoption(parser):
 
 def pytest_generate_tests(metafunc):
     # Boot tests take a "lane" argument; their module-scoped boot fixtures
-    # then boot once per lane.
+    # then boot in each lane.
     if 'lane' in metafunc.fixturenames:
         lanes = metafunc.config.getoption('lanes').split(',')
         module = metafunc.module.__name__.split('.')[-1]

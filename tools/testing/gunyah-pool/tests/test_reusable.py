@@ -382,25 +382,41 @@ def ptdumps(lane):
     if lane != 'default':
         pytest.skip('the linear map is counted in the default lane')
     none = harness.empty_overlay()
-    return {k: harness.boot(f'ptdump-{k}', harness.PTDUMP_SCRIPT, lane=lane, overlay=ov,
-                            append=ap)
+    # After the linear map is dumped, the pool (where there is one) says its
+    # mode and grows by a chunk: it took the region out page by page.
+    grow = r'''
+if [ -d $P ]; then
+	kvc mode cat $P/mode
+	echo 0 > $D/alloc
+	kvc grown cat $P/size_bytes
+fi
+'''
+    return {k: harness.boot(f'ptdump-{k}', harness.PTDUMP_SCRIPT + grow, lane=lane,
+                            overlay=ov, append=ap)
             for k, ov, ap in (('on-pool', OVERLAY, 'rodata=on'),
                               ('on-none', none, 'rodata=on'),
+                              ('off-pool', OVERLAY, 'rodata=off'),
+                              ('off-none', none, 'rodata=off'),
                               ('full-pool', OVERLAY, 'rodata=full'),
                               ('full-none', none, 'rodata=full'))}
 
 
-def test_rodata_on_maps_only_the_region_with_pages(ptdumps):
-    rows, va = harness.linear_map(ptdumps['on-pool'], REGION)
+@pytest.mark.parametrize('rodata', ['on', 'off'])
+def test_rodata_maps_only_the_region_with_pages(ptdumps, rodata):
+    """rodata=on and rodata=off map the linear map with blocks; patch 0005
+    maps a reusable region with pages all the same, and nothing else."""
+    b = ptdumps[f'{rodata}-pool']
+    assert (b.kv['mode'], int(b.kv['grown'])) == ('reusable', CHUNK)
+    rows, va = harness.linear_map(b, REGION)
     inside = [(s, e, lvl, a) for s, e, lvl, a in rows if s < va + CAP and e > va]
     # The region: pages only, no contiguous hint, all of it mapped.
     assert inside and all(lvl == 'PTE' and 'CON' not in a for _, _, lvl, a in inside), inside
     assert sum(min(e, va + CAP) - max(s, va) for s, e, _, _ in inside) == CAP
     pool = census(rows, va, va + CAP)
-    none_rows, none_va = harness.linear_map(ptdumps['on-none'], REGION)
+    none_rows, none_va = harness.linear_map(ptdumps[f'{rodata}-none'], REGION)
     assert none_va == va
     none = census(none_rows, va, va + CAP)
-    harness.note(f'linear map, rodata=on, outside the region: {pool["PMD"] >> 21} 2 MiB '
+    harness.note(f'linear map, rodata={rodata}, outside the region: {pool["PMD"] >> 21} 2 MiB '
                  f'blocks, {pool["CON"] >> 20} MiB contiguous, {pool["PTE"] >> 12} pages '
                  f'with the pool; {none["PMD"] >> 21}, {none["CON"] >> 20} MiB, '
                  f'{none["PTE"] >> 12} without')
