@@ -33,6 +33,8 @@ CASES = {
                   'gunyah-pool@50000000: refused: size 0x0000000000100000 is below the minimum of 0x0000000000400000 bytes'),
     'reusable-misaligned': ([(0x50200000, 0x2000000, 'reusable;')],
                             'gunyah-pool@50200000: refused: reusable: base 0x0000000050200000 and size 0x0000000002000000 must be aligned to 0x0000000000400000'),
+    'reusable-misaligned-size': ([(0x50000000, 0x2200000, 'reusable;')],
+                                 'gunyah-pool@50000000: refused: reusable: base 0x0000000050000000 and size 0x0000000002200000 must be aligned to 0x0000000000400000'),
     # Physical address 0 is no reason to refuse, but on QEMU virt it is flash:
     # no struct pages, which zeroing a block needs.
     'no-struct-pages': ([(0x0, 0x400000, 'no-map;')],
@@ -52,6 +54,8 @@ kv poolstat_rc $rc
 kvc poolstat_err cat /tmp/poolstat.err
 kvc memtotal awk '/^MemTotal:/ { print $2 }' /proc/meminfo
 kvc cmatotal awk '/^CmaTotal:/ { print $2 }' /proc/meminfo
+# The refusals with their log level, as the kernel keeps them.
+dump levels sh -c "dmesg -r | sed -n '/gunyah_pool: .*refused/p'"
 '''
 
 
@@ -87,6 +91,9 @@ def test_malformed_node(case, lane, tmp_path):
     b = harness.boot(f'dt-{case}', SCRIPT, overlay=overlay(tmp_path, nodes),
                      lane=lane)
     refusals = refused(b)
+    # Each refusal is an error (pr_err, level 3), not a notice.
+    levels = b.dumps.get('levels', [])
+    assert len(levels) == len(refusals) and all(x.startswith('<3>') for x in levels), levels
     if case == 'second-node':
         # One good pool; only the other node is refused, naming the first.
         assert len(refusals) == 1, refusals

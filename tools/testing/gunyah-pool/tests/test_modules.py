@@ -8,6 +8,7 @@ modules (tools/testing/gunyah-pool/modules/) are built out of tree against
 the pkvm lane's kernel, the lane with CONFIG_MODULES."""
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -126,6 +127,23 @@ def test_exactly_the_api_is_exported_gpl_only_in_the_namespace(lane):
         assert (where, kind, ns) == ('vmlinux', 'EXPORT_SYMBOL_GPL', 'GUNYAH'), name
     exported = {r[1] for r in rows}
     assert not exported & NEVER, sorted(exported & NEVER)
+
+
+def test_the_pool_cannot_be_a_module(lane, tmp_path):
+    """CONFIG_GUNYAH_POOL is bool (the pool must be set up from the device
+    tree before the linear map is built): asked for =m in a kernel with
+    modules, Kconfig does not keep it, where a tristate would."""
+    obj = harness.kernel(harness.LANES[lane][0])
+    config = (obj / '.config').read_text()
+    assert 'CONFIG_MODULES=y\n' in config and 'CONFIG_GUNYAH_POOL=y\n' in config
+    (tmp_path / '.config').write_text(
+        config.replace('CONFIG_GUNYAH_POOL=y\n', 'CONFIG_GUNYAH_POOL=m\n'))
+    subprocess.run(['make', '-s', '-C', harness.TREE, f'O={tmp_path}', 'ARCH=arm64',
+                    'CROSS_COMPILE=aarch64-linux-gnu-', 'olddefconfig'],
+                   check=True, stdout=subprocess.DEVNULL)
+    final = (tmp_path / '.config').read_text()
+    assert 'CONFIG_GUNYAH_POOL=m' not in final
+    assert '# CONFIG_GUNYAH_POOL is not set\n' in final
 
 
 def test_a_module_that_is_not_gpl_cannot_use_the_pool(lane):

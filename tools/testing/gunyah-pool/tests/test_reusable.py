@@ -47,6 +47,10 @@ wait_until() {
 free_b() { cat $P/free_bytes; }
 
 state boot
+# A reservation is accounting only: it takes no chunk from CMA.
+echo 8388608 > $D/reserve
+state reserved
+echo 8388608 > $D/unreserve
 trace_on
 # GFP_NOWAIT never grows the pool; GFP_KERNEL grows it by one chunk.
 try nowait sh -c "echo '0 nowait' > $D/alloc"
@@ -167,6 +171,12 @@ def test_ready_reusable_and_empty(b):
     assert n(b, 'boot.capacity_bytes') == cap(b)
     assert n(b, 'boot.size_bytes') == 0
     assert n(b, 'boot.cmafree') == cap(b)
+
+
+def test_reservation_takes_no_memory(b):
+    assert n(b, 'reserved.committed_bytes') == n(b, 'boot.committed_bytes') + 8 * MiB
+    for key in ('size_bytes', 'used_bytes', 'cmafree', 'cma_alloc'):
+        assert n(b, f'reserved.{key}') == n(b, f'boot.{key}'), key
 
 
 def test_nowait_never_grows(b):
