@@ -938,7 +938,8 @@ static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
  * @order:	the order it was allocated with
  *
  * A free of anything that is not a block handed out with this order is
- * refused with a warning and counted; the pool is left as it was.
+ * refused and counted, with a warning the first time in this pool; the pool
+ * is left as it was.
  *
  * Context: any context.
  * Return: 0, or -EINVAL if the free was refused.
@@ -1605,8 +1606,9 @@ EXPORT_SYMBOL_NS_GPL(gunyah_pool_alloc, GUNYAH);
  *
  * The caller must have reclaimed the memory from the hypervisor first. A free
  * of memory the pool did not hand out, with another order, or a second free
- * is refused with a warning and counted in stats/invalid_free, unless the
- * block was handed out again in between: then the second free frees it.
+ * is refused and counted in stats/invalid_free (the first such refusal warns),
+ * unless the block was handed out again in between: then the second free
+ * frees it.
  *
  * Context: Any context.
  */
