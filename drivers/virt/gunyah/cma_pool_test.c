@@ -23,8 +23,10 @@
 #include <linux/io.h>
 #include <linux/kasan.h>
 #include <linux/kthread.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -2083,6 +2085,146 @@ static void gunyah_pool_test_fail_nth(struct kunit *test)
 		fail_undo_grow(pool, 0);
 }
 
+/*
+ * The bare API under a memory cgroup: %__GFP_ACCOUNT charges a block to the
+ * caller's cgroup until it is freed, and at memory.max the allocation fails
+ * and the pool is as it was. KUnit runs each case in a kthread of the root
+ * cgroup, whose kernel memory is not charged, so the suite takes the cgroup
+ * of the task that starts it (suite_init runs there) and each case charges
+ * it through set_active_memcg(). At boot that task is in the root cgroup and
+ * the cases skip; test_kunit.py runs the suite again through KUnit's debugfs
+ * from a cgroup whose memory.max leaves 1.5 MiB.
+ */
+static struct mem_cgroup *test_memcg;
+
+#ifdef CONFIG_MEMCG
+#define TEST_MEMCG_BATCH	MEMCG_CHARGE_BATCH
+
+static unsigned long test_memcg_pages(struct mem_cgroup *memcg)
+{
+	return page_counter_read(&memcg->memory);
+}
+
+static unsigned long test_memcg_room(struct mem_cgroup *memcg)
+{
+	unsigned long max = READ_ONCE(memcg->memory.max);
+
+	return max - min(max, page_counter_read(&memcg->memory));
+}
+
+static bool test_charged_to(phys_addr_t phys, struct mem_cgroup *memcg)
+{
+	guard(rcu)();
+	return folio_memcg(page_folio(phys_to_page(phys))) == memcg;
+}
+#else
+#define TEST_MEMCG_BATCH	0
+
+static unsigned long test_memcg_pages(struct mem_cgroup *memcg) { return 0; }
+static unsigned long test_memcg_room(struct mem_cgroup *memcg) { return 0; }
+static bool test_charged_to(phys_addr_t phys, struct mem_cgroup *memcg) { return false; }
+#endif
+
+static int gunyah_pool_memcg_init(struct kunit_suite *suite)
+{
+	struct mem_cgroup *memcg = get_mem_cgroup_from_current();
+	struct kunit_case *c;
+
+	/*
+	 * KUnit keeps each case's last status and does not run a case left
+	 * SKIPPED: run again from a cgroup, the cases that skipped at boot
+	 * must run.
+	 */
+	kunit_suite_for_each_test_case(suite, c)
+		c->status = KUNIT_SUCCESS;
+
+	if (memcg && mem_cgroup_is_root(memcg)) {
+		mem_cgroup_put(memcg);
+		memcg = NULL;
+	}
+	test_memcg = memcg;
+	return 0;
+}
+
+static void gunyah_pool_memcg_exit(struct kunit_suite *suite)
+{
+	mem_cgroup_put(test_memcg);
+	test_memcg = NULL;
+}
+
+static struct mem_cgroup *test_memcg_get(struct kunit *test)
+{
+	if (!IS_ENABLED(CONFIG_MEMCG))
+		kunit_skip(test, "no memory cgroups in this kernel");
+	if (!test_memcg)
+		kunit_skip(test, "started from the root cgroup, which is not charged");
+	return test_memcg;
+}
+
+/* Order 8: 256 pages, more than a charge batch, so charged exactly. */
+#define MEMCG_ORDER	8
+
+static void gunyah_pool_test_memcg_charge(struct kunit *test)
+{
+	struct mem_cgroup *memcg = test_memcg_get(test), *old;
+	struct gunyah_pool *pool = test_pool_create(test);
+	unsigned long before, held, after, nr = 1UL << MEMCG_ORDER;
+	phys_addr_t phys;
+	int ret;
+
+	before = test_memcg_pages(memcg);
+	old = set_active_memcg(memcg);
+	ret = gunyah_pool_block_alloc(pool, MEMCG_ORDER, GFP_KERNEL_ACCOUNT, &phys);
+	set_active_memcg(old);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	held = test_memcg_pages(memcg);
+	KUNIT_EXPECT_TRUE(test, test_charged_to(phys, memcg));
+	/*
+	 * Exactly nr pages more, less what a drain of the per-CPU charge
+	 * stocks (a batch per CPU) may have given back meanwhile.
+	 */
+	KUNIT_EXPECT_LE(test, held, before + nr);
+	KUNIT_EXPECT_GE(test, held + num_possible_cpus() * TEST_MEMCG_BATCH, before + nr);
+
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, MEMCG_ORDER), 0);
+	after = test_memcg_pages(memcg);
+	KUNIT_EXPECT_FALSE(test, test_charged_to(phys, memcg));
+	KUNIT_EXPECT_LE(test, after + nr, held);
+	kunit_info(test, "memcg: %lu pages before, %lu with the block, %lu after\n",
+		   before, held, after);
+	expect_valid(test, pool);
+}
+
+static void gunyah_pool_test_memcg_refused(struct kunit *test)
+{
+	struct mem_cgroup *memcg = test_memcg_get(test), *old;
+	struct gunyah_pool *pool = test_pool_create(test);
+	struct gunyah_pool_usage before, after;
+	unsigned long room = test_memcg_room(memcg);
+	unsigned int order = MEMCG_ORDER + 1;
+	phys_addr_t phys;
+	int ret;
+
+	if (room >= 1UL << order)
+		kunit_skip(test, "memory.max leaves %lu pages, an order-%u block fits",
+			   room, order);
+	gunyah_pool_usage(pool, &before);
+	old = set_active_memcg(memcg);
+	ret = gunyah_pool_block_alloc(pool, order, GFP_KERNEL_ACCOUNT, &phys);
+	set_active_memcg(old);
+	KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+	gunyah_pool_usage(pool, &after);
+	KUNIT_EXPECT_EQ(test, after.used, before.used);
+	KUNIT_EXPECT_EQ(test, test_stat(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS), 0);
+	/* Nothing was kept: uncharged, the pool gives its whole capacity. */
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, TEST_POOL_ORDER, GFP_KERNEL,
+						      &phys), 0);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, TEST_POOL_ORDER), 0);
+	kunit_info(test, "memcg: %lu pages of room, an order-%u block refused\n",
+		   room, order);
+	expect_valid(test, pool);
+}
+
 static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE_PARAM(gunyah_pool_test_alloc_free, alloc_gen_params),
 	KUNIT_CASE(gunyah_pool_test_atomic_context),
@@ -2143,4 +2285,18 @@ static struct kunit_suite gunyah_pool_fault_suite = {
 	.test_cases = gunyah_pool_fault_cases,
 };
 
-kunit_test_suites(&gunyah_pool_test_suite, &gunyah_pool_fault_suite);
+static struct kunit_case gunyah_pool_memcg_cases[] = {
+	KUNIT_CASE(gunyah_pool_test_memcg_charge),
+	KUNIT_CASE(gunyah_pool_test_memcg_refused),
+	{}
+};
+
+static struct kunit_suite gunyah_pool_memcg_suite = {
+	.name = "gunyah_pool_memcg",
+	.suite_init = gunyah_pool_memcg_init,
+	.suite_exit = gunyah_pool_memcg_exit,
+	.test_cases = gunyah_pool_memcg_cases,
+};
+
+kunit_test_suites(&gunyah_pool_test_suite, &gunyah_pool_fault_suite,
+		  &gunyah_pool_memcg_suite);

@@ -19,9 +19,9 @@ LANE_MODULES = {
     'kcsan': {'test_kunit', 'test_boot', 'test_sysfs', 'test_reliability'},
     'pkvm': {'test_pkvm', 'test_modules'},
     # 16 KiB pages: what scales with PAGE_SIZE (orders, the reusable chunk,
-    # CMA's alignment, the DT rules, pKVM). test_sysfs's script and its
-    # bad-input table are written in 4 KiB values, and it does not boot here.
-    '16k': {'test_kunit', 'test_boot', 'test_reusable'},
+    # CMA's alignment, the DT rules, pKVM), and the sysfs ABI, whose values
+    # are all multiples of 16 KiB.
+    '16k': {'test_kunit', 'test_boot', 'test_reusable', 'test_sysfs'},
     '16k-pkvm': {'test_pkvm_16k'},
 }
 # Modules that boot only in some lanes: pKVM needs the pkvm lane's kernel,
