@@ -146,7 +146,9 @@ static void pool_quarantine(struct gunyah_pool_reusable *r, struct page *page)
  * Context: process context, may sleep; holds @r->resize_lock.
  * Return: 0; -ENOSPC if a chunk more would pass max_size_bytes; -EBUSY while
  * hibernation or restore is in progress; -ENOMEM if CMA has no free chunk;
- * -EPERM if the chunk could not be taken out of the linear map.
+ * -EPERM if the chunk could not be taken out of the linear map; another
+ * errno, with a warning, if the pool refused the chunk, which then stays out
+ * of the linear map and of CMA.
  */
 int gunyah_pool_reusable_grow(struct gunyah_pool_reusable *r)
 {
@@ -177,36 +179,38 @@ int gunyah_pool_reusable_grow(struct gunyah_pool_reusable *r)
 	ret = pool_unmap_chunk(r, page);
 	if (!ret && gunyah_pool_should_fail(GUNYAH_POOL_FAULT_UNMAP))
 		ret = -ENOMEM;
-	/* Cannot fail: the chunk is in the region and was not held. */
-	if (!ret)
-		ret = gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES);
-	if (ret)
-		goto err_map;
-grown:
+	if (ret) {
+		/* Not unmapped, or not wholly: put it back as it was. */
+		switch (pool_map_chunk(r, page)) {
+		case 0:
+			pool_chunk_offline(page, false);
+			cma_release(r->cma, page, GUNYAH_POOL_CHUNK_PAGES);
+			goto out_fail;
+		case -EIO:
+			pool_quarantine(r, page);
+			goto out_fail;
+		}
+		/*
+		 * Not mapped again, but wholly out of the linear map: just
+		 * what the pool wants of a chunk. It is grown after all.
+		 */
+	}
+	/*
+	 * Cannot fail: the chunk is in the region and not held. Should it
+	 * fail, its pages may be the pool's already, perhaps handed out:
+	 * never map them again.
+	 */
+	ret = gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES);
+	if (WARN_ON(ret)) {
+		pool_quarantine(r, page);
+		goto out_fail;
+	}
 	__set_bit(pool_chunk_of(pool, phys), r->held);
 	WRITE_ONCE(r->grow_gen, r->grow_gen + 1);
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW);
 	trace_gunyah_pool_grow(phys, u.held + GUNYAH_POOL_CHUNK_BYTES, 0);
 	return 0;
 
-err_map:
-	switch (pool_map_chunk(r, page)) {
-	case 0:
-		pool_chunk_offline(page, false);
-		cma_release(r->cma, page, GUNYAH_POOL_CHUNK_PAGES);
-		break;
-	case -EIO:
-		pool_quarantine(r, page);
-		break;
-	default:
-		/*
-		 * Not mapped again, and wholly out of the linear map: just
-		 * what the pool wants of a chunk. It is grown after all.
-		 */
-		if (!gunyah_pool_add_range(pool, phys, GUNYAH_POOL_CHUNK_BYTES))
-			goto grown;
-		pool_quarantine(r, page);
-	}
 out_fail:
 	gunyah_pool_count(pool, GUNYAH_POOL_STAT_GROW_FAIL);
 	trace_gunyah_pool_grow(0, u.held, ret);
