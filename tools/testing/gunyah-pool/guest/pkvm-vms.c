@@ -205,8 +205,8 @@ static int run_vm(struct vm *v, int idx)
 	return 0;
 }
 
-/* A VM statistic by name, through KVM_GET_STATS_FD; -1 if there is none. */
-static long long vm_stat(int vm_fd, const char *name)
+/* A statistic by name from a KVM stats fd; -1 if there is none. */
+static long long stats_read(int fd, const char *name)
 {
 	struct kvm_stats_header h;
 	struct kvm_stats_desc *d;
@@ -215,11 +215,7 @@ static long long vm_stat(int vm_fd, const char *name)
 	size_t dsz;
 	char *buf = NULL;
 	unsigned int i;
-	int fd;
 
-	fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
-	if (fd < 0)
-		return -1;
 	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
 		goto out;
 	dsz = sizeof(*d) + h.name_size;
@@ -238,6 +234,19 @@ static long long vm_stat(int vm_fd, const char *name)
 	}
 out:
 	free(buf);
+	return val;
+}
+
+/* A VM statistic by name, through KVM_GET_STATS_FD; -1 if there is none. */
+static long long vm_stat(int vm_fd, const char *name)
+{
+	long long val;
+	int fd;
+
+	fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+	if (fd < 0)
+		return -1;
+	val = stats_read(fd, name);
 	close(fd);
 	return val;
 }
@@ -302,6 +311,7 @@ static void report_times(unsigned long long *ns, unsigned int n,
 int main(int argc, char **argv)
 {
 	static struct vm vms[MAX_VMS];
+	static int kept[MAX_VMS] = { [0 ... MAX_VMS - 1] = -1 };
 	unsigned int nr_vms = 1, max_vcpus = 1, rounds = 1, r, i;
 	unsigned long long seed = 0;
 	const char *hold_cmd = NULL;
@@ -360,16 +370,33 @@ int main(int argc, char **argv)
 				ret = run_vm(&vms[created], created);
 		}
 		if (!ret && hold_cmd) {
-			/* What each VM has donated to EL2, as KVM's stats say. */
-			for (i = 0; i < (unsigned int)created; i++)
+			/*
+			 * What each VM has donated to EL2, as KVM's stats say;
+			 * and a stats fd kept open through the teardown.
+			 */
+			for (i = 0; i < (unsigned int)created; i++) {
 				printf("pkvm-vms: vm %u protected_hyp_mem=%lld\n", i,
 				       vm_stat(vms[i].fd, "protected_hyp_mem"));
+				kept[i] = ioctl(vms[i].fd, KVM_GET_STATS_FD, NULL);
+			}
 			fflush(stdout);
 			if (system(hold_cmd))
 				ret = fail("hold_cmd", -1, -1, EINVAL);
 		}
 		for (i = 0; i < (unsigned int)created; i++)
 			destroy_vm(&vms[i]);
+		/*
+		 * Read after every fd of the VM is closed: the stats fd holds
+		 * the VM until it is closed itself, which tears the VM down.
+		 */
+		for (i = 0; i < (unsigned int)created; i++) {
+			if (kept[i] < 0)
+				continue;
+			printf("pkvm-vms: vm %u closed protected_hyp_mem=%lld\n", i,
+			       stats_read(kept[i], "protected_hyp_mem"));
+			close(kept[i]);
+			kept[i] = -1;
+		}
 		if (timed)
 			times[r] = now_ns() - t0;
 	}

@@ -559,8 +559,11 @@ def test_a_vm_over_memory_max_is_refused_and_the_running_one_goes_on(lane):
                  f'{", ".join(steps)}')
 
 
-def hyp_mem(lines):
-    return [int(m[1]) for m in (re.search(r'protected_hyp_mem=(-?\d+)', x)
+def hyp_mem(lines, closed=False):
+    """Each VM's protected_hyp_mem while it runs or, with CLOSED, read
+    through a stats fd kept open after every other fd of the VM closed."""
+    key = r'closed protected_hyp_mem' if closed else r'\d protected_hyp_mem'
+    return [int(m[1]) for m in (re.search(key + r'=(-?\d+)', x)
                                 for x in lines) if m]
 
 
@@ -574,6 +577,12 @@ def test_kvm_reports_what_each_vm_donated(lane):
         assert (kv_int(b, f'stat{c}.used') - kv_int(b, 'cg.base.used') ==
                 81920 + 8192 * (c - 1))
     assert hyp_mem(b.dumps['cg.vms']) == [90112, 90112]
+    # Read during the teardown (the VM's fds closed, its stats fd not yet),
+    # the figure is still the VM's; closing the stats fd gives it all back.
+    for c in (1, 4):
+        assert hyp_mem(b.dumps[f'stat{c}'], closed=True) == hyp_mem(b.dumps[f'stat{c}'])
+    assert hyp_mem(b.dumps['cg.vms'], closed=True) == [90112, 90112]
+    assert kv_int(b, 'cg.end.used') == kv_int(b, 'cg.base.used')
 
 
 def test_blocks_of_a_failed_teardown_stay_out_of_the_pool(lane):
