@@ -1008,7 +1008,8 @@ int gunyah_pool_commit(struct gunyah_pool *pool, size_t bytes)
  * @pool:	the pool
  * @bytes:	bytes to withdraw
  *
- * Withdrawing more than is committed is refused with a warning.
+ * Withdrawing more than is committed is refused (with a warning the first
+ * time).
  *
  * Context: any context.
  * Return: 0, or -EINVAL if refused.
@@ -1650,7 +1651,8 @@ EXPORT_SYMBOL_NS_GPL(gunyah_pool_reserve, GUNYAH);
  * gunyah_pool_unreserve() - withdraw a commitment
  * @bytes:	bytes committed earlier by gunyah_pool_reserve()
  *
- * Withdrawing more than is committed is refused with a warning.
+ * Withdrawing more than is committed is refused (with a warning the first
+ * time).
  *
  * Context: Any context.
  */

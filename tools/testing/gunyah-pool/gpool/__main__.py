@@ -17,6 +17,7 @@ PROBE = '/sys/kernel/debug/pkvm_donations/probe'
 DEMO = r"""
 cat > /tmp/during.sh <<'EOF'
 . /lib.sh
+set -e
 snap during
 dump poolstat poolstat
 dump map cat $D/map

@@ -23,6 +23,7 @@ PROBE = '/sys/kernel/debug/pkvm_donations'
 STATE_SH = r'''
 cat > /tmp/state.sh <<'EOF'
 . /lib.sh
+set -e
 snap $1
 kvc $1.validate cat $D/validate
 kvc $1.stranded cat @PROBE@/stranded_bytes
@@ -35,6 +36,7 @@ vms() { _n=$1; shift; kv $_n.out "$(pkvm-vms "$@" 2>&1 | tail -n 1)"; }
 POOL_SCRIPT = STATE_SH + r'''
 cat > /tmp/probe.sh <<'EOF'
 . /lib.sh
+set -e
 base=$(cat $D/base)
 cap=$(cat $P/capacity_bytes)
 echo donated > @PROBE@/probe
@@ -401,16 +403,17 @@ npages=$(( $(cat $P/capacity_bytes) / PAGE ))
 # charged to it.
 cat > /tmp/cg.sh <<EOF2
 . /lib.sh
+set -e
 G=\${2:-$G}
 ino=\$(stat -c %i \$G)
 read -r v < \$G/memory.current; kv \$1.current \$v
-kv \$1.kernel "\$(awk '/^kernel /{ print \$2 }' \$G/memory.stat)"
+kvc \$1.kernel awk '/^kernel /{ print \$2 }' \$G/memory.stat
 read -r v < \$P/used_bytes; kv \$1.used \$v
 # Pages of the region the pool holds (PageOffline, KPF_OFFLINE = 23) that
 # are charged to t: Linux's own movable pages in the region may be too.
 dd if=/proc/kpagecgroup bs=8 skip=$pfn0 count=$npages 2> /dev/null | od -An -tu8 -v -w8 > /tmp/cgs
 dd if=/proc/kpageflags bs=8 skip=$pfn0 count=$npages 2> /dev/null | od -An -tu8 -v -w8 > /tmp/flags
-kv \$1.charged "\$(awk -v ino=\$ino 'NR == FNR { c[FNR] = \$1; next } c[FNR] == ino && int(\$1 / 8388608) % 2 == 1 { n++ } END { print n + 0 }' /tmp/cgs /tmp/flags)"
+kvc \$1.charged awk -v ino=\$ino 'NR == FNR { c[FNR] = \$1; next } c[FNR] == ino && int(\$1 / 8388608) % 2 == 1 { n++ } END { print n + 0 }' /tmp/cgs /tmp/flags
 EOF2
 cg() { sh /tmp/cg.sh $1; }
 # in_t CMD...: run CMD in cgroup t.
@@ -444,6 +447,7 @@ echo +memory > /sys/fs/cgroup/u/cgroup.subtree_control
 echo 0 > /proc/sys/vm/oom_dump_tasks
 cat > /tmp/atmax.sh <<'EOF'
 . /lib.sh
+set -e
 U=/sys/fs/cgroup/u
 # in_u CG CMD...: run CMD in cgroup u/CG.
 in_u() { _cg=$1; shift; sh -c 'echo $$ > '$U/$_cg'/cgroup.procs && exec "$@"' in_u "$@"; }
