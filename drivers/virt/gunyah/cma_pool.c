@@ -32,14 +32,17 @@
  * "Per-CPU caches" below). Pages the pool does not hold are allocated in
  * genalloc, so it never finds them free. The pool keeps its own books and
  * reads nothing of genalloc's but what its API returns: one bit per page held
- * (@present) and, per order, one bit per naturally aligned block handed out
- * (@out). A free clears its block's bit with one test_and_clear_bit(), so a
- * foreign, double or wrong-order free is refused before genalloc sees it.
+ * (@present) and, for each block handed out, its order in the struct page of
+ * its first page, as the page allocator keeps the order of a free block
+ * (see "Handed-out blocks" below). A free clears that mark with one
+ * cmpxchg(), so a foreign, double or wrong-order free is refused before
+ * genalloc sees it.
  *
  * Accounting: @used is what callers hold, an atomic changed by every
- * allocation and free, so it, its peak and the low-watermark crossings are
- * exact without any lock; @taken is what genalloc has handed out (@used plus
- * the caches) and is capped by @max_size. Reservations
+ * allocation and free on a cache line of its own, so it, its peak and the
+ * low-watermark crossings are exact without any lock; @taken is what
+ * genalloc has handed out (@used plus the caches) and is capped by
+ * @max_size. Reservations
  * (gunyah_pool_reserve()) are promises, not pages: they raise @committed,
  * which may not pass max_size * overcommit_ratio / 100, so that a VM is
  * refused when it is created rather than at a stage-2 fault.
@@ -139,19 +142,62 @@ static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
 	return div_u64(max_size * ratio, 100);
 }
 
-/* Index of the block of @order holding page @pgoff in pool->out[@order]. */
-static inline unsigned long pool_out_bit(const struct gunyah_pool *pool,
-					 unsigned long pgoff, unsigned int order)
+/**
+ * DOC: Handed-out blocks
+ *
+ * While a block is handed out, page_private() of its first page is its mark:
+ * the pool's address with the block's order plus one in the low bits; every
+ * other page the pool holds has 0 there. The pool owns the struct pages of
+ * what it holds: a no-map region's are PageReserved and a reusable pool's
+ * are PageOffline, as a balloon driver's are, and no caller of the pool gets
+ * or touches a struct page. Pages it does not hold belong to someone else
+ * (the page allocator keeps a free block's order in the same field), which
+ * is why the mark carries the pool's address: no value another owner keeps
+ * there can pass for it.
+ *
+ * An allocation sets the mark with a plain store under the lock that hands
+ * the block out; a free clears it with one cmpxchg(), which decides alone
+ * between two racing frees of one block and refuses a free of anything else
+ * (a page inside a block, a block of another order, a block not handed
+ * out, a page the pool does not hold). Each block's mark sits in a struct
+ * page of its own, so an allocation and a free write no line that a CPU
+ * working on another block writes: unlike a shared bitmap, which put the
+ * blocks of every CPU's cache in a few words.
+ */
+#define POOL_MARK_ORDER	GENMASK(3, 0)
+
+static inline unsigned long *pool_mark(const struct gunyah_pool *pool,
+				       unsigned long pgoff)
+{
+	return &pfn_to_page(PHYS_PFN(pool->base) + pgoff)->private;
+}
+
+static inline unsigned long pool_mark_of(const struct gunyah_pool *pool,
+					 unsigned int order)
+{
+	BUILD_BUG_ON(GUNYAH_POOL_MAX_ORDER + 1 > POOL_MARK_ORDER ||
+		     __alignof__(struct gunyah_pool) <= POOL_MARK_ORDER);
+	return (unsigned long)pool | (order + 1);
+}
+
+/* The order plus one of the block of @pool at @pgoff; 0 if none starts there. */
+static inline unsigned int pool_marked(const struct gunyah_pool *pool,
+				       unsigned long pgoff)
+{
+	unsigned long mark = READ_ONCE(*pool_mark(pool, pgoff));
+
+	return (mark & ~POOL_MARK_ORDER) == (unsigned long)pool ?
+	       mark & POOL_MARK_ORDER : 0;
+}
+
+/* The first page of the order-@order block that holds page @pgoff. */
+static inline unsigned long pool_block_start(const struct gunyah_pool *pool,
+					     unsigned long pgoff,
+					     unsigned int order)
 {
 	unsigned long pfn0 = PHYS_PFN(pool->base);
 
-	return ((pfn0 + pgoff) >> order) - (pfn0 >> order);
-}
-
-static inline unsigned long pool_out_bits(const struct gunyah_pool *pool,
-					  unsigned int order)
-{
-	return pool_out_bit(pool, pool_pages(pool) - 1, order) + 1;
+	return ALIGN_DOWN(pfn0 + pgoff, 1UL << order) - pfn0;
 }
 
 static inline unsigned int pool_pcp_high(unsigned int order)
@@ -179,8 +225,7 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 		     const struct gunyah_pool_backing_ops *ops)
 {
 	struct genpool_data_fixed whole = { .offset = 0 };
-	unsigned long *out, longs = 0;
-	unsigned int o, cpu;
+	unsigned int cpu;
 	int ret;
 
 	might_sleep();
@@ -214,19 +259,10 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	pool->present = bitmap_zalloc(pool_pages(pool), GFP_KERNEL);
 	if (!pool->present)
 		goto err_free_all;
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
-		longs += BITS_TO_LONGS(pool_out_bits(pool, o));
-	out = kvcalloc(longs, sizeof(unsigned long), GFP_KERNEL);
-	if (!out)
-		goto err_free_present;
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
-		pool->out[o] = out;
-		out += BITS_TO_LONGS(pool_out_bits(pool, o));
-	}
 
 	pool->pcp = alloc_percpu(struct gunyah_pool_pcp);
 	if (!pool->pcp)
-		goto err_free_out;
+		goto err_free_present;
 	for_each_possible_cpu(cpu)
 		spin_lock_init(&per_cpu_ptr(pool->pcp, cpu)->lock);
 
@@ -235,8 +271,6 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	pool->overcommit_ratio = 100;
 	return 0;
 
-err_free_out:
-	kvfree(pool->out[0]);
 err_free_present:
 	bitmap_free(pool->present);
 err_free_all:
@@ -301,12 +335,10 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 			      PFN_PHYS(end - start));
 	gen_pool_destroy(pool->gp);
 	free_percpu(pool->pcp);
-	kvfree(pool->out[0]);
 	bitmap_free(pool->present);
 	pool->gp = NULL;
 	pool->pcp = NULL;
 	pool->present = NULL;
-	memset(pool->out, 0, sizeof(pool->out));
 }
 
 /* ---- The books ---- */
@@ -344,8 +376,12 @@ static bool pool_hand_out(struct gunyah_pool *pool, unsigned long pgoff,
 	u64 size = READ_ONCE(pool->size), max_size = READ_ONCE(pool->max_size);
 	s64 used;
 
-	set_bit(pool_out_bit(pool, pgoff, order), pool->out[order]);
-	used = atomic64_add_return(bytes, &pool->used);
+	WRITE_ONCE(*pool_mark(pool, pgoff), pool_mark_of(pool, order));
+	/*
+	 * Relaxed: @used is only compared, and the lock held orders the mark
+	 * and the block's slot.
+	 */
+	used = atomic64_add_return_relaxed(bytes, &pool->used);
 	pool_raise_peak(pool, used);
 	/* One atomic step: each crossing is seen by exactly one caller. */
 	return pool_free_of(size, max_size, used - bytes) >= low &&
@@ -353,7 +389,7 @@ static bool pool_hand_out(struct gunyah_pool *pool, unsigned long pgoff,
 }
 
 /*
- * A block of @order comes back from a caller, its bit already cleared.
+ * A block of @order comes back from a caller, its mark already cleared.
  * Returns whether free memory rose to the point where the backing may take
  * memory back.
  */
@@ -361,7 +397,7 @@ static bool pool_give_back(struct gunyah_pool *pool, unsigned int order)
 {
 	u64 bytes = PAGE_SIZE << order, drain;
 	u64 size = READ_ONCE(pool->size), max_size = READ_ONCE(pool->max_size);
-	s64 used = atomic64_sub_return(bytes, &pool->used);
+	s64 used = atomic64_sub_return_relaxed(bytes, &pool->used);
 
 	if (!pool->ops->granule || !pool->ops->kick ||
 	    check_add_overflow(READ_ONCE(pool->high_wmark), pool->ops->granule,
@@ -427,7 +463,7 @@ static void pool_put(struct gunyah_pool *pool, unsigned long pgoff,
  * - The pool's lock nests inside a cache's lock and is never held while a
  *   cache's lock is taken, so the two cannot deadlock.
  *
- * A block's bit in @out and @used change in the same critical section as
+ * A block's mark and @used change in the same critical section as
  * the stack, so a holder of every lock in turn (the validator, with the
  * caches switched off by @pcp_off first) sees books that add up. What the
  * caches hold is free to callers and counted in @taken, not in @used.
@@ -584,7 +620,8 @@ static bool pool_range_ok(const struct gunyah_pool *pool, phys_addr_t phys,
  * @phys:	start of the range, inside the pool's region, page aligned
  * @bytes:	size of the range, page aligned
  *
- * The backing must have taken the range out of the linear map before.
+ * The backing must have taken the range out of the linear map before, and
+ * own its struct pages with page_private() 0 (see "Handed-out blocks").
  *
  * Context: any context.
  * Return: 0; -EINVAL for a range outside the region or misaligned; -EEXIST if
@@ -832,23 +869,24 @@ out:
 /*
  * How blocks of other orders handed out overlap the block of @order at
  * @pgoff: -1 if a smaller one lies inside it, 1 if a larger one holds it,
- * else 0.
+ * else 0. Only for a refused free: it reads up to 2^@order marks.
  */
 static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
 			      unsigned int order)
 {
-	unsigned long last = pgoff + (1UL << order) - 1;
-	unsigned int o;
+	unsigned long i, head;
+	unsigned int o, mark;
 
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
-		unsigned long bit = pool_out_bit(pool, pgoff, o);
-		unsigned long end = pool_out_bit(pool, last, o) + 1;
-
-		if (o < order && find_next_bit(pool->out[o], end, bit) < end)
-			return -1;
-		if (o > order && bit < pool_out_bits(pool, o) &&
-		    test_bit(bit, pool->out[o]))
+	for (o = order + 1; o <= GUNYAH_POOL_MAX_ORDER; o++) {
+		head = pool_block_start(pool, pgoff, o);
+		/* A block starting before the region wraps head around. */
+		if (head < pool_pages(pool) && pool_marked(pool, head) == o + 1)
 			return 1;
+	}
+	for (i = 0; i < 1UL << order; i++) {
+		mark = pool_marked(pool, pgoff + i);
+		if (mark && mark < order + 1)
+			return -1;
 	}
 	return 0;
 }
@@ -856,7 +894,7 @@ static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
 /*
  * Uncharge a block that was charged to a memory cgroup, if it was, before
  * anyone can hand it out again and charge it anew: under the lock that
- * releases it, right after its bit in @out was cleared.
+ * releases it, right after its mark was cleared.
  */
 static void pool_uncharge(struct gunyah_pool *pool, unsigned long pgoff,
 			  unsigned int order)
@@ -879,15 +917,15 @@ static const char *pool_why_refused(struct gunyah_pool *pool,
 
 /*
  * Take a block back from a caller: into this CPU's cache when it can, else
- * to the allocator. The block must be handed out with this order: its bit
- * in @out is cleared atomically, under the lock of the cache or the pool,
- * before anything else happens. Returns why it was refused, or NULL.
+ * to the allocator. The block must be handed out with this order: its mark
+ * is cleared atomically, under the lock of the cache or the pool, before
+ * anything else happens. Returns why it was refused, or NULL.
  */
 static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
 				unsigned int order, bool count, bool *counted,
 				bool *too_much)
 {
-	unsigned long pgoff = pool_pgoff(pool, phys), bit, flags;
+	unsigned long pgoff = pool_pgoff(pool, phys), flags, *mark, want;
 	struct gunyah_pool_pcp *pcp = raw_cpu_ptr(pool->pcp);
 	bool ok;
 
@@ -898,11 +936,12 @@ static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
 		return "not from this pool";
 	if (!IS_ALIGNED(phys, PAGE_SIZE << order))
 		return "misaligned for its order";
-	bit = pool_out_bit(pool, pgoff, order);
+	mark = pool_mark(pool, pgoff);
+	want = pool_mark_of(pool, order);
 
 	if (order < GUNYAH_POOL_PCP_ORDERS && spin_trylock(&pcp->lock)) {
 		if (pool_pcp_on(pool)) {
-			ok = test_and_clear_bit(bit, pool->out[order]);
+			ok = cmpxchg_relaxed(mark, want, 0) == want;
 			if (ok) {
 				pool_uncharge(pool, pgoff, order);
 				*too_much = pool_give_back(pool, order);
@@ -921,7 +960,7 @@ static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
 	}
 
 	spin_lock_irqsave(&pool->lock, flags);
-	ok = test_and_clear_bit(bit, pool->out[order]);
+	ok = cmpxchg_relaxed(mark, want, 0) == want;
 	if (ok) {
 		pool_uncharge(pool, pgoff, order);
 		*too_much = pool_give_back(pool, order);
@@ -1300,18 +1339,15 @@ u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
  *
  * Context: any context.
  * Return: bytes of the structure, genalloc's pool and bitmap, the @present
- * and @out bitmaps and every possible CPU's cache.
+ * bitmap and every possible CPU's cache. The marks of handed-out blocks live
+ * in struct pages the region has anyway.
  */
 size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
 {
-	size_t bytes = sizeof(*pool) + sizeof(struct gen_pool) +
-		       sizeof(struct gen_pool_chunk) +
-		       2 * BITS_TO_LONGS(pool_pages(pool)) * sizeof(long);
-	unsigned int o;
-
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++)
-		bytes += BITS_TO_LONGS(pool_out_bits(pool, o)) * sizeof(long);
-	return bytes + num_possible_cpus() * sizeof(struct gunyah_pool_pcp);
+	return sizeof(*pool) + sizeof(struct gen_pool) +
+	       sizeof(struct gen_pool_chunk) +
+	       2 * BITS_TO_LONGS(pool_pages(pool)) * sizeof(long) +
+	       num_possible_cpus() * sizeof(struct gunyah_pool_pcp);
 }
 
 /* ---- Validation and read-outs ---- */
@@ -1330,42 +1366,45 @@ size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
 /*
  * Mark in @busy the pages of every block handed out, checking that each lies
  * on pages the pool holds and overlaps no other. With @pages, count them;
- * with @bad, count failed checks (logged).
+ * with @bad, count failed checks (logged). Reads the mark of every page the
+ * pool holds.
  */
 static void pool_walk_out(struct gunyah_pool *pool, unsigned long *busy,
 			  unsigned long *pages, int *bad)
+	__must_hold(&pool->lock)
 {
-	unsigned long pfn0 = PHYS_PFN(pool->base), npages = pool_pages(pool);
-	unsigned long bit, pgoff, nr;
-	unsigned int o;
+	unsigned long npages = pool_pages(pool), pgoff, nr, end;
+	unsigned int o, mark;
 
-	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
-		nr = 1UL << o;
-		for_each_set_bit(bit, pool->out[o], pool_out_bits(pool, o)) {
-			pgoff = (((pfn0 >> o) + bit) << o) - pfn0;
-			/* A block before the region wraps pgoff around. */
-			if (pgoff >= npages || nr > npages - pgoff) {
-				if (bad)
-					*bad += pool_check(pool, false,
-							   "order-%u block %lu outside the region",
-							   o, bit);
-				continue;
-			}
-			if (bad) {
-				unsigned long end = pgoff + nr;
-
-				*bad += pool_check(pool, find_next_zero_bit(pool->present,
-									    end, pgoff) >= end,
-						   "order-%u block at page %lu on pages not held",
-						   o, pgoff);
-				*bad += pool_check(pool, find_next_bit(busy, end, pgoff) >= end,
-						   "order-%u block at page %lu overlaps another",
-						   o, pgoff);
-			}
-			bitmap_set(busy, pgoff, nr);
-			if (pages)
-				*pages += nr;
+	for_each_set_bit(pgoff, pool->present, npages) {
+		if (!READ_ONCE(*pool_mark(pool, pgoff)))
+			continue;
+		mark = pool_marked(pool, pgoff);
+		o = mark - 1;
+		if (!mark || o > GUNYAH_POOL_MAX_ORDER ||
+		    pool_block_start(pool, pgoff, o) != pgoff ||
+		    1UL << o > npages - pgoff) {
+			if (bad)
+				*bad += pool_check(pool, false,
+						   "bad mark %#lx at page %lu",
+						   READ_ONCE(*pool_mark(pool, pgoff)),
+						   pgoff);
+			continue;
 		}
+		nr = 1UL << o;
+		end = pgoff + nr;
+		if (bad) {
+			*bad += pool_check(pool, find_next_zero_bit(pool->present,
+								    end, pgoff) >= end,
+					   "order-%u block at page %lu on pages not held",
+					   o, pgoff);
+			*bad += pool_check(pool, find_next_bit(busy, end, pgoff) >= end,
+					   "order-%u block at page %lu overlaps another",
+					   o, pgoff);
+		}
+		bitmap_set(busy, pgoff, nr);
+		if (pages)
+			*pages += nr;
 	}
 }
 
@@ -1455,7 +1494,7 @@ int gunyah_pool_validate(struct gunyah_pool *pool)
 
 /*
  * Which pages the pool holds, into @present, and which of them callers hold,
- * from the @out bitmaps, into @busy; blocks in the caches are free.
+ * from the blocks' marks, into @busy; blocks in the caches are free.
  */
 static void pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
 			    unsigned long *present)

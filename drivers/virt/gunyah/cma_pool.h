@@ -8,6 +8,7 @@
 #define _GUNYAH_CMA_POOL_H
 
 #include <linux/atomic.h>
+#include <linux/cache.h>
 #include <linux/gfp_types.h>
 #include <linux/gunyah_pool.h>
 #include <linux/sched/mm.h>
@@ -115,60 +116,64 @@ struct gunyah_pool_backing_ops {
  * @capacity:		size of the region in bytes
  * @ops:		the backing that gives the pool its memory
  * @pcp:		per-CPU caches of small free blocks
- * @out:		for each order, one bit per naturally aligned block of
- *			that order, set while that block is handed out to a
- *			caller; changed with atomic bit operations under a
- *			cache's lock or the pool's lock, so a free is checked, and
- *			a double free refused, by one test_and_clear_bit()
- * @used:		bytes callers hold: what is handed out and not freed
- * @peak_used:		highest @used since boot or the last reset
- * @lock:		protects the allocator and every field below it
- * @seq:		lets readers see @size, @committed and the tunables
- *			together without taking @lock
  * @gp:			genalloc over the whole region; the pool's own view of
- *			it (@present, @out, the caches) is the truth, genalloc
+ *			it (@present, the blocks' marks, the caches) is the
+ *			truth, genalloc
  *			only finds free ranges. Addresses in it are the physical
  *			address plus a bias, so that a region at 0 works.
  * @present:		one bit per page of the region the pool holds now
+ * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
+ *			a pool without sysfs
  * @pcp_off:		holders that need the caches empty (the validator)
- * @taken:		bytes out of genalloc: @used plus what the caches hold
  * @size:		bytes the pool holds now
- * @committed:		sum of outstanding reservations, in bytes
  * @min_size:		the pool never gives memory back below this size
  * @max_size:		the pool never grows above, nor hands out more than,
  *			this many bytes
  * @low_wmark:		free bytes below which pollers and the backing are told
  * @high_wmark:		free bytes above which the backing may take memory back
  * @overcommit_ratio:	percent of @max_size that reservations may reach
- * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
- *			a pool without sysfs
+ * @used:		bytes callers hold: what is handed out and not freed
+ * @peak_used:		highest @used since boot or the last reset
+ * @lock:		protects the allocator, @taken, @committed, and every
+ *			write to @pcp_off, @size and the tunables
+ * @seq:		lets readers see @size, @committed and the tunables
+ *			together without taking @lock
+ * @taken:		bytes out of genalloc: @used plus what the caches hold
+ * @committed:		sum of outstanding reservations, in bytes
  * @warned:		the kinds of misuse already warned about, a bit each
  */
 struct gunyah_pool {
+	/* Set up once. */
 	const char *name;
 	phys_addr_t base;
 	size_t capacity;
 	const struct gunyah_pool_backing_ops *ops;
 	struct gunyah_pool_pcp __percpu *pcp;
-	unsigned long *out[GUNYAH_POOL_MAX_ORDER + 1];
-	atomic64_t used;
-	atomic64_t peak_used;
-
-	spinlock_t lock;		/* see @lock above */
-	seqcount_spinlock_t seq;
 	struct gen_pool *gp;
 	unsigned long *present;
+	struct kernfs_node *free_kn;
+
+	/* Read by every allocation and free, written rarely under @lock. */
 	unsigned int pcp_off;
-	u64 taken;
 	u64 size;
-	u64 committed;
 	u64 min_size;
 	u64 max_size;
 	u64 low_wmark;
 	u64 high_wmark;
 	unsigned int overcommit_ratio;
 
-	struct kernfs_node *free_kn;
+	/*
+	 * Written by every allocation and free, from any CPU: a line of their
+	 * own, so that they bounce alone.
+	 */
+	atomic64_t used ____cacheline_aligned_in_smp;
+	atomic64_t peak_used;
+
+	/* The allocator, taken only when a cache misses or is full. */
+	spinlock_t lock ____cacheline_aligned_in_smp;	/* see @lock above */
+	seqcount_spinlock_t seq;
+	u64 taken;
+	u64 committed;
 	unsigned long warned;
 };
 

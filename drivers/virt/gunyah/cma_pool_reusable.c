@@ -80,17 +80,22 @@ static bool pool_linear_map_pages(phys_addr_t base, size_t size)
 #endif
 }
 
-/* Tell the rest of mm that a chunk's pages are, or are no longer, gone. */
+/*
+ * Tell the rest of mm that a chunk's pages are, or are no longer, gone. An
+ * offline page's private is the pool's: clear of marks, as it expects.
+ */
 static void pool_chunk_offline(struct page *page, bool offline)
 {
 	unsigned long i;
 
 	page_offline_begin();
 	for (i = 0; i < GUNYAH_POOL_CHUNK_PAGES; i++) {
-		if (offline)
+		if (offline) {
 			__folio_set_offline(page_folio(page + i));
-		else
+			set_page_private(page + i, 0);
+		} else {
 			__folio_clear_offline(page_folio(page + i));
+		}
 	}
 	page_offline_end();
 }

@@ -2,9 +2,11 @@
 /*
  * KUnit tests for the Gunyah donation pool.
  *
- * Most cases run on a private pool built over one order-10 block taken from
- * the system's pool, so they can fill, fragment and misuse it without
- * disturbing anyone; that memory is as unmapped as the rest of the pool.
+ * Most cases run on a private pool built over one order-10 block of the page
+ * allocator, taken out of the linear map, so they can fill, fragment and
+ * misuse it without disturbing anyone. (Not a block of the system's pool: a
+ * pool keeps the mark of each block it hands out in the block's first
+ * struct page, which a pool built inside the block would overwrite.)
  * The linear-map, public-API and reusable cases use the system's pool and
  * leave it as they found it; the reusable cases skip on a no-map pool and
  * the no-map boundary case skips on a reusable one. Every case ends by
@@ -47,13 +49,45 @@ struct test_pool {
 	phys_addr_t phys;
 };
 
+/*
+ * Memory for a private pool: an order-10 block of the page allocator, out
+ * of the linear map as secretmem takes its pages out (where the linear map
+ * allows it: rodata=full), until test_region_put().
+ */
+static int test_region_get(phys_addr_t *phys)
+{
+	struct page *page = alloc_pages(GFP_KERNEL | __GFP_NOWARN, TEST_POOL_ORDER);
+	unsigned long i, addr;
+
+	if (!page)
+		return -ENOMEM;
+	addr = (unsigned long)page_address(page);
+	if (can_set_direct_map()) {
+		for (i = 0; i < 1UL << TEST_POOL_ORDER; i++)
+			set_direct_map_invalid_noflush(page + i);
+		flush_tlb_kernel_range(addr, addr + TEST_POOL_BYTES);
+	}
+	*phys = page_to_phys(page);
+	return 0;
+}
+
+static void test_region_put(phys_addr_t phys)
+{
+	struct page *page = phys_to_page(phys);
+	unsigned long i;
+
+	if (can_set_direct_map())
+		for (i = 0; i < 1UL << TEST_POOL_ORDER; i++)
+			set_direct_map_default_noflush(page + i);
+	__free_pages(page, TEST_POOL_ORDER);
+}
+
 static void test_pool_release(void *data)
 {
 	struct test_pool *tp = data;
-	struct gunyah_pool *sys = gunyah_pool_get();
 
 	gunyah_pool_destroy(&tp->pool);
-	gunyah_pool_block_free(sys, tp->phys, TEST_POOL_ORDER);
+	test_region_put(tp->phys);
 	kfree(tp);
 }
 
@@ -66,22 +100,22 @@ static struct gunyah_pool *test_sys_pool(struct kunit *test)
 	return sys;
 }
 
-/* A private pool over a block of the system's pool, gone when the test ends. */
+/* A private pool of TEST_POOL_BYTES, gone when the test ends. */
 static struct gunyah_pool *test_pool_create(struct kunit *test)
 {
-	struct gunyah_pool *sys = test_sys_pool(test);
 	struct test_pool *tp;
 
+	/* Only where the system has a pool, as before (skips are pinned). */
+	test_sys_pool(test);
 	tp = kzalloc(sizeof(*tp), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, tp);
-	if (gunyah_pool_block_alloc(sys, TEST_POOL_ORDER, GFP_KERNEL,
-				    &tp->phys)) {
+	if (test_region_get(&tp->phys)) {
 		kfree(tp);
-		KUNIT_FAIL_AND_ABORT(test, "cannot take an order-%u block from the system's pool",
+		KUNIT_FAIL_AND_ABORT(test, "cannot take an order-%u block from the page allocator",
 				     TEST_POOL_ORDER);
 	}
 	if (gunyah_pool_nomap_init(&tp->pool, "kunit", tp->phys, TEST_POOL_BYTES)) {
-		gunyah_pool_block_free(sys, tp->phys, TEST_POOL_ORDER);
+		test_region_put(tp->phys);
 		kfree(tp);
 		KUNIT_FAIL_AND_ABORT(test, "cannot set up a private pool");
 	}
@@ -262,8 +296,13 @@ static void gunyah_pool_test_zero(struct kunit *test)
 			      "block not zeroed");
 	vunmap(va);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 2), 0);
-	/* The temporary mappings left no alias in the linear map. */
-	expect_unmapped(test, phys, bytes);
+	/*
+	 * The temporary mappings left no alias in the linear map (where the
+	 * private pool's memory left it: see test_region_get(); the public
+	 * API case checks the system's pool everywhere).
+	 */
+	if (can_set_direct_map())
+		expect_unmapped(test, phys, bytes);
 	expect_valid(test, pool);
 }
 
@@ -863,7 +902,7 @@ static const struct gunyah_pool_backing_ops fake_fixed_ops = {
 
 struct fake_pool {
 	struct fake_backing fb;
-	phys_addr_t block;	/* of the system's pool, when the region is one */
+	phys_addr_t block;	/* the region, from test_region_get() */
 };
 
 static void fake_pool_release(void *data)
@@ -871,34 +910,26 @@ static void fake_pool_release(void *data)
 	struct fake_pool *fp = data;
 
 	gunyah_pool_destroy(&fp->fb.pool);
-	if (fp->block != PHYS_ADDR_MAX)
-		gunyah_pool_block_free(gunyah_pool_get(), fp->block, TEST_POOL_ORDER);
+	test_region_put(fp->block);
 	kfree(fp);
 }
 
-/*
- * An empty pool with a fake backing over an order-10 block of the system's
- * pool, or, with @at_zero, over the first 4 MiB of physical address space,
- * which the test never touches.
- */
-static struct fake_backing *fake_pool_create(struct kunit *test, bool at_zero,
+/* An empty pool with a fake backing over an order-10 block of memory. */
+static struct fake_backing *fake_pool_create(struct kunit *test,
 					     const struct gunyah_pool_backing_ops *ops)
 {
-	struct gunyah_pool *sys = test_sys_pool(test);
 	struct fake_pool *fp;
 
+	test_sys_pool(test);
 	fp = kzalloc(sizeof(*fp), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, fp);
-	fp->block = PHYS_ADDR_MAX;
-	if (!at_zero && gunyah_pool_block_alloc(sys, TEST_POOL_ORDER, GFP_KERNEL,
-						&fp->block)) {
+	if (test_region_get(&fp->block)) {
 		kfree(fp);
-		KUNIT_FAIL_AND_ABORT(test, "cannot take a block from the system's pool");
+		KUNIT_FAIL_AND_ABORT(test, "cannot take a block from the page allocator");
 	}
-	if (gunyah_pool_init(&fp->fb.pool, "kunit-fake", at_zero ? 0 : fp->block,
+	if (gunyah_pool_init(&fp->fb.pool, "kunit-fake", fp->block,
 			     TEST_POOL_BYTES, ops)) {
-		if (!at_zero)
-			gunyah_pool_block_free(sys, fp->block, TEST_POOL_ORDER);
+		test_region_put(fp->block);
 		kfree(fp);
 		KUNIT_FAIL_AND_ABORT(test, "cannot set up a pool");
 	}
@@ -918,7 +949,7 @@ static u64 test_held(struct gunyah_pool *pool)
 /* The core asks its backing to grow when short, and kicks it at watermarks. */
 static void gunyah_pool_test_backing_grow_kick(struct kunit *test)
 {
-	struct fake_backing *fb = fake_pool_create(test, false, &fake_ops);
+	struct fake_backing *fb = fake_pool_create(test, &fake_ops);
 	struct gunyah_pool *pool = &fb->pool;
 	phys_addr_t a, b, c;
 
@@ -962,7 +993,7 @@ static void gunyah_pool_test_backing_grow_kick(struct kunit *test)
  */
 static void gunyah_pool_test_small_frees_kick(struct kunit *test)
 {
-	struct fake_backing *fb = fake_pool_create(test, false, &fake_ops);
+	struct fake_backing *fb = fake_pool_create(test, &fake_ops);
 	struct gunyah_pool *pool = &fb->pool;
 	const unsigned int nr = FAKE_GRANULE / PAGE_SIZE;
 	phys_addr_t blocks[16];
@@ -987,7 +1018,7 @@ static void gunyah_pool_test_small_frees_kick(struct kunit *test)
 /* Ranges in, ranges out: only the region, only once, only whole and free. */
 static void gunyah_pool_test_backing_ranges(struct kunit *test)
 {
-	struct fake_backing *fb = fake_pool_create(test, false, &fake_fixed_ops);
+	struct fake_backing *fb = fake_pool_create(test, &fake_fixed_ops);
 	struct gunyah_pool *pool = &fb->pool;
 	/* A quarter of the pool: 1 MiB with 4 KiB pages, 4 MiB with 16 KiB. */
 	const u64 q = TEST_POOL_BYTES / 4;
@@ -1026,32 +1057,6 @@ static void gunyah_pool_test_backing_ranges(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, gunyah_pool_take_range(pool, q, &got), 0);
 	KUNIT_EXPECT_EQ(test, got, base);
 	KUNIT_EXPECT_EQ(test, test_held(pool), 0);
-	expect_valid(test, pool);
-}
-
-/* The core keeps its own books: a region at physical address 0 works. */
-static void gunyah_pool_test_region_at_zero(struct kunit *test)
-{
-	struct fake_backing *fb = fake_pool_create(test, true, &fake_fixed_ops);
-	struct gunyah_pool *pool = &fb->pool;
-	unsigned long free[GUNYAH_POOL_MAX_ORDER + 1];
-	phys_addr_t a = PHYS_ADDR_MAX, b;
-
-	/* The memory is never touched: no __GFP_ZERO here. */
-	KUNIT_ASSERT_EQ(test, gunyah_pool_add_range(pool, 0, TEST_POOL_BYTES), 0);
-	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, GUNYAH_POOL_MAX_ORDER,
-						      GFP_KERNEL, &a), 0);
-	KUNIT_EXPECT_EQ(test, a, 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &b), -ENOMEM);
-	expect_valid(test, pool);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, a, GUNYAH_POOL_MAX_ORDER), 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, a, GUNYAH_POOL_MAX_ORDER), -EINVAL);
-	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &a), 0);
-	KUNIT_EXPECT_EQ(test, a, 0);
-	gunyah_pool_free_blocks(pool, free, ARRAY_SIZE(free));
-	KUNIT_EXPECT_EQ(test, free[0], (TEST_POOL_BYTES >> PAGE_SHIFT) - 1);
-	KUNIT_EXPECT_EQ(test, free[GUNYAH_POOL_MAX_ORDER], 0);
-	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, a, 0), 0);
 	expect_valid(test, pool);
 }
 
@@ -1222,7 +1227,7 @@ static void gunyah_pool_test_pcp_concurrency(struct kunit *test)
 static void gunyah_pool_test_validator_detects(struct kunit *test)
 {
 	struct gunyah_pool *pool = test_pool_create(test);
-	unsigned long head;
+	struct page *head;
 	phys_addr_t phys;
 
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 2, GFP_KERNEL, &phys), 0);
@@ -1233,10 +1238,13 @@ static void gunyah_pool_test_validator_detects(struct kunit *test)
 	atomic64_sub(PAGE_SIZE, &pool->used);
 
 	/* An order-0 block inside the order-2 one. */
-	head = PHYS_PFN(phys) + 1 - PHYS_PFN(pool->base);
-	set_bit(head, pool->out[0]);
+	head = phys_to_page(phys + PAGE_SIZE);
+	set_page_private(head, (unsigned long)pool | 1);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_validate(pool), -EUCLEAN);
-	clear_bit(head, pool->out[0]);
+	/* A value no pool writes, on a page the pool holds. */
+	set_page_private(head, 1);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_validate(pool), -EUCLEAN);
+	set_page_private(head, 0);
 
 	expect_valid(test, pool);
 	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, phys, 2), 0);
@@ -2247,7 +2255,6 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE(gunyah_pool_test_backing_grow_kick),
 	KUNIT_CASE(gunyah_pool_test_small_frees_kick),
 	KUNIT_CASE(gunyah_pool_test_backing_ranges),
-	KUNIT_CASE(gunyah_pool_test_region_at_zero),
 	KUNIT_CASE_SLOW(gunyah_pool_test_pcp_concurrency),
 	KUNIT_CASE(gunyah_pool_test_validator_detects),
 	KUNIT_CASE(gunyah_pool_test_not_in_linear_map),

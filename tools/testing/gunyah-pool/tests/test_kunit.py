@@ -27,7 +27,6 @@ PROVOKED = {
     # One private pool per refused free, each warning once.
     'gunyah_pool_test_free_refused': ['gunyah_pool_block_free'] * 9,
     'gunyah_pool_test_unreserve_too_much': 'gunyah_pool_uncommit',
-    'gunyah_pool_test_region_at_zero': 'gunyah_pool_block_free',
     # The validator's own reports ("validate" below) on books it corrupted.
     'gunyah_pool_test_validator_detects': 'validate',
 }
