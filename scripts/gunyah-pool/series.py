@@ -273,8 +273,10 @@ EL2 stops the machine.
 Route every donation through pkvm_donation_alloc(), pkvm_donation_free()
 and pkvm_donation_reclaim(), and reserve a VM's donations as its vCPUs
 are created. Without CONFIG_PKVM_DONATION_POOL these are the stock calls.
-With it and kvm-arm.donation_pool=1, pkvm_donation.c takes the memory
-from a reusable Gunyah donation pool, which is never in the linear map;
+With it and a reusable Gunyah donation pool in the device tree,
+pkvm_donation.c takes the memory from the pool, which is never in the
+linear map (no switch: booted without the pool's node, the kernel
+donates as before);
 a VM the pool cannot promise is refused at KVM_CREATE_VCPU with -ENOMEM.
 Teardown returns blocks by a record, not through the teardown memcache,
 whose links EL2 writes inside pages the host cannot read; blocks EL2 did
@@ -361,7 +363,7 @@ documentation and the KUnit suite.
 
 Gunyah's drivers are not upstream, so the first real user is pKVM, whose
 EL2 takes donations exactly as Gunyah does (patch 9). With
-CONFIG_PKVM_DONATION_POOL and kvm-arm.donation_pool=1, every page pKVM
+CONFIG_PKVM_DONATION_POOL and a reusable pool in the device tree, every page pKVM
 donates for a VM (stage-2 PGD, hypervisor VM and vCPU structures) comes
 from a reusable pool; the reservation is made at KVM_CREATE_VCPU, and
 teardown returns blocks by a record, because EL2 writes the teardown

@@ -11,9 +11,12 @@
  * such an access can reach it; a page from the Gunyah donation pool is never
  * in the linear map, so it cannot.
  *
- * With kvm-arm.donation_pool=1 and a pool EL2 can take (a reusable pool: EL2
- * refuses MEMBLOCK_NOMAP memory, see addr_is_allowed_memory()), every
- * donation comes from the pool, through its public API only:
+ * In a kernel with this file and a Gunyah donation pool that EL2 can take (a
+ * reusable pool: EL2 refuses MEMBLOCK_NOMAP memory, see
+ * addr_is_allowed_memory()), every donation comes from the pool, through
+ * its public API only. There is no switch: the device tree that declares
+ * the pool asks for it, and a kernel booted without the pool's node donates
+ * as stock pKVM does.
  *
  *  - KVM_CREATE_VCPU reserves what the VM will donate with that many vCPUs
  *    (gunyah_pool_reserve()), so a VM the pool cannot promise is refused
@@ -28,9 +31,9 @@
  *    reported.
  *
  * EL2 clears what it maps, so the host never writes into a donated page.
- * Without the switch, or without a usable pool, donations come from the page
- * allocator and go back through the teardown memcache as they always did;
- * only the debug probe (CONFIG_PKVM_DONATION_PROBE) then needs the record.
+ * Without a usable pool, donations come from the page allocator and go back
+ * through the teardown memcache as they always did; only the debug probe
+ * (CONFIG_PKVM_DONATION_PROBE) then needs the record.
  *
  * This relies on two properties of 6.12's EL2: a VM's stage-2 page-table
  * pool holds only its PGD pages, so the teardown memcache returns exactly
@@ -72,22 +75,18 @@ struct pkvm_donation {
 /**
  * struct pkvm_donations - what one VM has donated to EL2
  * @nr: number of blocks in @blocks
+ * @strand: the debug probe's "strand": treat the teardown as one EL2
+ *	    refused, though it did not
  * @blocks: the blocks, in no particular order
  */
 struct pkvm_donations {
 	unsigned int nr;
+	bool strand;
 	struct pkvm_donation blocks[];
 };
 
-static bool donation_pool_param __initdata;
 static bool donation_pool_on __ro_after_init;
 static atomic64_t stranded_bytes = ATOMIC64_INIT(0);
-
-static int __init early_donation_pool_cfg(char *arg)
-{
-	return kstrtobool(arg, &donation_pool_param);
-}
-early_param("kvm-arm.donation_pool", early_donation_pool_cfg);
 
 /* The pool's block for @size bytes: what gunyah_pool_alloc() hands out. */
 static size_t pool_block_bytes(size_t size)
@@ -159,6 +158,8 @@ static struct pkvm_donations *donations_grow(struct kvm *kvm)
 	if (!d)
 		return NULL;
 	d->nr = nr;
+	if (!old)
+		d->strand = false;
 	kvm->arch.pkvm.donations = d;
 	return d;
 }
@@ -272,6 +273,8 @@ void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 	unsigned int i;
 
 	lockdep_assert_held(&kvm->arch.config_lock);
+	if (d && d->strand)
+		returned = false;
 	if (!donation_pool_on) {
 		if (returned)
 			kvm->stat.protected_hyp_mem = 0;
@@ -387,10 +390,11 @@ static void probe_donated(bool nofault, bool zeropad, struct probe_result *r)
 }
 
 /*
- * "strand": make the teardown of every live VM whose memory came from the
- * pool fail, as a teardown EL2 refuses would: the host forgets the VM's
- * handle, so EL2 keeps the VM and every page it was given. Its blocks must
- * then stay out of the pool.
+ * "strand": the host treats the teardown of every live VM whose memory came
+ * from the pool as one EL2 refused, when it comes, and keeps the VM's blocks
+ * out of the pool, as it must when EL2 may still own them. EL2 itself tears
+ * the VM down as usual and frees its slot, so this can be done any number
+ * of times: what it loses is pool memory, counted in stranded_bytes.
  */
 static void probe_strand(void)
 {
@@ -401,9 +405,8 @@ static void probe_strand(void)
 	list_for_each_entry(kvm, &vm_list, vm_list) {
 		guard(mutex)(&kvm->arch.config_lock);
 		d = kvm->arch.pkvm.donations;
-		if (!d || !donation_pool_on || !kvm->arch.pkvm.handle)
-			continue;
-		kvm->arch.pkvm.handle = U32_MAX;	/* no VM at EL2 has it */
+		if (d && donation_pool_on && kvm->arch.pkvm.handle)
+			d->strand = true;
 	}
 }
 
@@ -513,13 +516,11 @@ static int __init pkvm_donation_pool_init(void)
 				   &stranded_fops);
 	probe_debugfs_init(dir);
 
-	if (!donation_pool_param)
-		return 0;
-
+	/* No pool in the device tree: stock pKVM, by the platform's choice. */
 	ret = gunyah_pool_get_region(&base, &size);
 	if (ret) {
-		pr_err("no Gunyah donation pool to take from (%d); donating from the page allocator\n",
-		       ret);
+		pr_info("no Gunyah donation pool (%d); donating from the page allocator\n",
+			ret);
 		return 0;
 	}
 	/*

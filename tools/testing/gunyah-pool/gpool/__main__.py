@@ -10,7 +10,8 @@ import sys
 from . import harness
 
 # The demo boots the pkvm lane: pKVM's hypervisor at EL2 takes the memory of
-# every VM from a reusable pool (kvm-arm.donation_pool=1).
+# every VM from a reusable pool; booted without the pool's node, the same
+# kernel is stock pKVM.
 DEMO_OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
 PROBE = '/sys/kernel/debug/pkvm_donations/probe'
 
@@ -36,8 +37,8 @@ kvc validate cat $D/validate
 dump poolstat2 poolstat
 """.replace('@PROBE@', PROBE)
 
-# The same VMs without the switch: donations from the page allocator, then
-# the same stray read of one of them.
+# The same VMs on the same kernel without the pool's node (stock pKVM):
+# donations from the page allocator, then the same stray read of one.
 DEMO_STOCK = r"""
 pkvm-vms -n 1 -c 2 -H 'echo "donated zeropad" > @PROBE@'
 """.replace('@PROBE@', PROBE)
@@ -67,10 +68,10 @@ def demo(args):
     print('Building the kernel (lane pkvm)...', flush=True)
     harness.kernel('pkvm')
     print('Booting QEMU at EL2 with pKVM (kvm-arm.mode=protected), a reusable '
-          f'pool ({DEMO_OVERLAY}) and kvm-arm.donation_pool=1:', flush=True)
+          f'pool ({DEMO_OVERLAY}), from which pKVM takes every VM\'s memory:',
+          flush=True)
     b = harness.boot('demo', DEMO, lane='pkvm', overlay=DEMO_OVERLAY,
-                     append='kvm-arm.donation_pool=1', timeout=300, echo=True,
-                     check=False)
+                     timeout=300, echo=True, check=False)
     print()
     for line in b.lines(r'gunyah[-_]pool|Protected .*VHE|pkvm donation'):
         if '@@GPOOL' not in line:
@@ -99,7 +100,7 @@ def demo(args):
     print('\nThe same stray read without the pool (stock pKVM), in a boot of '
           'its own:', flush=True)
     s = harness.boot('demo-stock', DEMO_STOCK, lane='pkvm',
-                     overlay=DEMO_OVERLAY, timeout=120, echo=True, check=False,
+                     overlay=None, timeout=120, echo=True, check=False,
                      expect_splats=[r'.'])
     bug = s.lines(r'nVHE hyp BUG at')
     panic = s.lines(r'Kernel panic - not syncing')
@@ -184,22 +185,24 @@ def bench_report(b, lane):
 
 # The VM lifecycle, timed by pkvm-vms -T: NAME ARGS... keeps its rounds'
 # times as NAME and how many times the pool grew (each growth in the
-# allocation path is a wait for cma_alloc()) as NAME.grows.
+# allocation path is a wait for cma_alloc(); none without a pool) as
+# NAME.grows.
 VM_BENCH = r"""
+grows() { cat $P/stats/grow 2>/dev/null || echo 0; }
 timed() {
 	_n=$1; shift
-	_g=$(cat $P/stats/grow)
+	_g=$(grows)
 	pkvm-vms -T "$@" > /tmp/$_n.out
-	kv $_n.grows $(( $(cat $P/stats/grow) - _g ))
+	kv $_n.grows $(( $(grows) - _g ))
 	dump $_n grep -e 'round ns=' -e 'timed ' /tmp/$_n.out
 }
 pair() {
 	_n=$1; shift
-	_g=$(cat $P/stats/grow)
+	_g=$(grows)
 	pkvm-vms -T "$@" > /tmp/$_n.a & _p=$!
 	pkvm-vms -T "$@" > /tmp/$_n.b
 	wait $_p
-	kv $_n.grows $(( $(cat $P/stats/grow) - _g ))
+	kv $_n.grows $(( $(grows) - _g ))
 	dump $_n grep -h -e 'round ns=' -e 'timed ' /tmp/$_n.a /tmp/$_n.b
 }
 @SETUP@
@@ -251,9 +254,10 @@ def bench_vms(lane):
             script = (VM_BENCH.replace('@SETUP@', WARM if mode == 'pool' else '')
                       .replace('@COLD@', COLD if mode == 'pool' else '')
                       .replace('@R@', str(VM_ROUNDS)))
+            # Stock pKVM: the same kernel, without the pool's node.
             b = harness.boot(f'bench-vms-{mode}-{i}', script, lane=lane,
-                             overlay=DEMO_OVERLAY, timeout=600, check=False,
-                             append='kvm-arm.donation_pool=1' if mode == 'pool' else '')
+                             overlay=DEMO_OVERLAY if mode == 'pool' else None,
+                             timeout=600, check=False)
             if b.problems:
                 problems.append(f'{b.name}: ' + '; '.join(b.problems))
             runs[(mode, i)] = b
