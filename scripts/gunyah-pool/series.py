@@ -96,8 +96,9 @@ structure, to grow when short and to rebalance at the watermarks, and
 knows nothing of where the memory comes from. Device-tree setup and the
 no-map backing are in cma_pool_of.c. genalloc finds naturally aligned
 blocks of order 0 to 10; the pool keeps its own books: a bitmap of the
-pages it holds and, per order, of the blocks handed out, so foreign,
-double and wrong-order frees are refused with one test_and_clear_bit()
+pages it holds and, for each block handed out, a mark in the struct page
+of its first page (as the page allocator keeps a free block's order), so
+foreign, double and wrong-order frees are refused with one cmpxchg()
 before genalloc sees them. Blocks of order 0 to 4 are cached per CPU
 under a per-CPU lock taken with trylock, as the page allocator does.
 Bytes in use are one atomic, so they, their peak and the low-watermark

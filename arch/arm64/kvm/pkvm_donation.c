@@ -516,7 +516,10 @@ static int __init pkvm_donation_pool_init(void)
 				   &stranded_fops);
 	probe_debugfs_init(dir);
 
-	/* No pool in the device tree: stock pKVM, by the platform's choice. */
+	/*
+	 * No pool (none in the device tree, or its node was refused, which
+	 * the pool reported): stock pKVM.
+	 */
 	ret = gunyah_pool_get_region(&base, &size);
 	if (ret) {
 		pr_info("no Gunyah donation pool (%d); donating from the page allocator\n",

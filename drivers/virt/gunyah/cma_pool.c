@@ -234,6 +234,9 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	if (!size || !PAGE_ALIGNED(base | size) || size >> PAGE_SHIFT > U32_MAX ||
 	    base + size + POOL_GP_BIAS < base)
 		return -EINVAL;
+	/* Marks keep the order in the low bits of the pool's address. */
+	if (WARN_ON(!IS_ALIGNED((unsigned long)pool, POOL_MARK_ORDER + 1)))
+		return -EINVAL;
 
 	pool->name = name;
 	pool->base = base;

@@ -209,8 +209,39 @@ pair() {
 timed c1 -n 1 -c 1 -r @R@
 timed c4 -n 1 -c 4 -r @R@
 pair p1 -n 1 -c 1 -r @R@
+apart a1 -n 1 -c 1 -r @A@
+apart a4 -n 1 -c 4 -r @A@
 @COLD@
 """
+
+# The donation path taken apart: the same lifecycles under the function
+# graph tracer, limited to the functions below, which time themselves.
+# pkvm_create_hyp_vm() is the VM's start at EL2: the donations
+# (pkvm_donation_alloc(), from the pool or the page allocator) and the
+# hypercalls that hand them over and set the VM and its vCPUs up (the rest).
+# pkvm_destroy_hyp_vm() is its stop: the teardown hypercall and
+# pkvm_donation_reclaim(), which gives the memory back.
+APART_FUNCS = ('pkvm_create_hyp_vm', 'pkvm_destroy_hyp_vm',
+               'pkvm_donation_alloc', 'pkvm_donation_reclaim')
+APART = r"""
+T=/sys/kernel/tracing
+apart() {
+	_a=$1; shift
+	echo nop > $T/current_tracer
+	echo > $T/trace
+	echo '@FUNCS@' > $T/set_ftrace_filter
+	echo 1 > $T/options/funcgraph-tail
+	echo function_graph > $T/current_tracer
+	pkvm-vms -T "$@" > /tmp/$_a.out
+	# Read before the tracer changes: a change empties the buffer.
+	echo 0 > $T/tracing_on
+	dump $_a.graph grep -e 'us ' $T/trace
+	echo nop > $T/current_tracer
+	echo 1 > $T/tracing_on
+	dump $_a grep -e 'round ns=' -e 'timed ' /tmp/$_a.out
+}
+""".replace('@FUNCS@', ' '.join(APART_FUNCS))
+APART_ROUNDS = 50
 # A warm pool: a chunk always free (low watermark one chunk, high two),
 # refilled before the runs start. A cold one: empty, grown by the VMs.
 CHUNK = 4 << 20
@@ -242,6 +273,61 @@ def pct(xs, p):
     return xs[max(0, -(-len(xs) * p // 100) - 1)]
 
 
+GRAPH_RE = re.compile(r'([\d.]+) us\s+\|\s+(?:\}\s*/\*\s*(\w+)\s*\*/|(\w+)\(\);)')
+
+
+def graph_times(lines):
+    """{function: [ns, ...]} from function_graph lines, in trace order. A
+    call that called a traced function ends in a tail comment; one that did
+    not is a leaf, keyed NAME(): pkvm_create_hyp_vm() on a VM already
+    created (every vCPU's first run calls it) does nothing and is a leaf."""
+    out = {}
+    for line in lines:
+        m = GRAPH_RE.search(line)
+        if m:
+            out.setdefault(m[2] or m[3] + '()', []).append(int(float(m[1]) * 1000))
+    return out
+
+
+def donation_path(runs):
+    """BENCH donation_path lines: the medians, over every boot of a mode, of
+    what one VM's start and stop spend where; per VM, the donations are
+    summed."""
+    lines = []
+    for mode in ('pool', 'stock'):
+        for vcpus, name in ((1, 'a1'), (4, 'a4')):
+            per = {k: [] for k in ('create', 'alloc', 'destroy', 'reclaim', 'life')}
+            for i in range(VM_BOOTS):
+                b = runs.get((mode, i))
+                if not b:
+                    continue
+                t = graph_times(b.dumps.get(f'{name}.graph', []))
+                creates = t.get('pkvm_create_hyp_vm', [])
+                allocs = t.get('pkvm_donation_alloc()', [])
+                n = len(creates)
+                # Each VM donates its PGD, its VM structure and one block
+                # per vCPU, in that order.
+                if not n or len(allocs) != n * (2 + vcpus):
+                    continue
+                per['create'] += creates
+                per['alloc'] += [sum(allocs[k * (2 + vcpus):(k + 1) * (2 + vcpus)])
+                                 for k in range(n)]
+                per['destroy'] += t.get('pkvm_destroy_hyp_vm', [])
+                per['reclaim'] += t.get('pkvm_donation_reclaim()', [])
+                per['life'] += vm_times(b, name)[0]
+            if not all(per.values()):
+                continue
+            med = {k: pct(v, 50) for k, v in per.items()}
+            lines.append(f'BENCH donation_path mode={mode} vcpus={vcpus} '
+                         f'vms={len(per["create"])} lifecycle_p50_ns={med["life"]} '
+                         f'start_ns={med["create"]} donate_alloc_ns={med["alloc"]} '
+                         f'start_hyp_ns={med["create"] - med["alloc"]} '
+                         f'stop_ns={med["destroy"]} reclaim_ns={med["reclaim"]} '
+                         f'stop_hyp_ns={med["destroy"] - med["reclaim"]} '
+                         f'alloc_share_of_lifecycle={med["alloc"] / med["life"]:.4f}')
+    return lines
+
+
 def bench_vms(lane):
     """Pool against stock pKVM, boots alternating; BENCH lines per figure,
     the median of the boots, and a CDF."""
@@ -251,9 +337,10 @@ def bench_vms(lane):
         for mode in ('pool', 'stock'):
             print(f'Booting lane {lane}, {mode} donations, boot {i + 1} of {VM_BOOTS}...',
                   flush=True)
-            script = (VM_BENCH.replace('@SETUP@', WARM if mode == 'pool' else '')
-                      .replace('@COLD@', COLD if mode == 'pool' else '')
-                      .replace('@R@', str(VM_ROUNDS)))
+            script = APART + (VM_BENCH.replace('@SETUP@', WARM if mode == 'pool' else '')
+                              .replace('@COLD@', COLD if mode == 'pool' else '')
+                              .replace('@R@', str(VM_ROUNDS))
+                              .replace('@A@', str(APART_ROUNDS)))
             # Stock pKVM: the same kernel, without the pool's node.
             b = harness.boot(f'bench-vms-{mode}-{i}', script, lane=lane,
                              overlay=DEMO_OVERLAY if mode == 'pool' else None,
@@ -288,8 +375,11 @@ def bench_vms(lane):
                      f'per_s={med["per_s"]:.1f} cma_waits={med["waits"]} '
                      f'boots={len(per_boot)} p50_range={spread["p50"][0]}..{spread["p50"][1]} '
                      f'p99_range={spread["p99"][0]}..{spread["p99"][1]}')
+    lines += donation_path(runs)
     fig = {}
     for line in lines:
+        if not line.startswith('BENCH vm_lifecycle '):
+            continue
         f = dict(kv.split('=') for kv in line.split()[2:])
         fig[(f['mode'], f['vcpus'], f['vmms'])] = f
     out = []
@@ -300,6 +390,18 @@ def bench_vms(lane):
                        f'p50 {int(p["p50_ns"]) / int(st["p50_ns"]):.2f}x, '
                        f'p99 {int(p["p99_ns"]) / int(st["p99_ns"]):.2f}x, '
                        f'throughput {float(p["per_s"]) / float(st["per_s"]):.2f}x')
+    path = {}
+    for line in lines:
+        if line.startswith('BENCH donation_path '):
+            f = dict(kv.split('=') for kv in line.split()[2:])
+            path[(f['mode'], f['vcpus'])] = f
+    for vcpus in ('1', '4'):
+        p, st = path.get(('pool', vcpus)), path.get(('stock', vcpus))
+        if p and st:
+            out.append(f'donation path, {vcpus} vCPU(s), pool/stock: '
+                       + ', '.join(f'{k} {int(p[k]) / int(st[k]):.2f}x' for k in
+                                   ('start_ns', 'donate_alloc_ns', 'start_hyp_ns',
+                                    'stop_ns', 'reclaim_ns')))
     (d / 'bench.txt').write_text('\n'.join(lines + [''] + out) + '\n')
     try:
         import matplotlib
