@@ -533,7 +533,7 @@ static int __init pkvm_donation_pool_init(void)
 	 */
 	if (!memblock_is_map_memory(base) ||
 	    !memblock_is_map_memory(base + size - 1)) {
-		pr_err("the Gunyah donation pool is no-map memory, which EL2 refuses; donating from the page allocator\n");
+		pr_warn("the Gunyah donation pool is no-map memory, which EL2 refuses; donating from the page allocator\n");
 		return 0;
 	}
 

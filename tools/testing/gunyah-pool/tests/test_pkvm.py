@@ -5,7 +5,8 @@ every page it donates to the hypervisor for a VM comes from the pool; the
 same kernel without the pool's node is stock pKVM. VMs run (guest/pkvm-vms.c); the pool's books follow them; a stray
 read of a donated page, which with the stock path stops the machine at EL2,
 finds nothing with the pool; a VM the pool cannot serve is refused when its
-vCPUs are created; a no-map pool is refused and VMs keep the stock path."""
+vCPUs are created; a no-map pool is left alone, with a warning, and VMs keep
+the stock path."""
 import re
 import subprocess
 
