@@ -23,6 +23,8 @@ LANE_MODULES = {
     # are all multiples of 16 KiB.
     '16k': {'test_kunit', 'test_boot', 'test_reusable', 'test_sysfs'},
     '16k-pkvm': {'test_pkvm_16k'},
+    # 64 KiB pages: the KUnit suite against a no-map pool.
+    '64k': {'test_kunit'},
 }
 # Modules that boot only in some lanes: pKVM needs the pkvm lane's kernel,
 # and it is the lane built with CONFIG_MODULES.
@@ -94,7 +96,7 @@ def pytest_runtest_logreport(report):
 SKIPS = {}
 PINNED = Path(__file__).resolve().parent / 'skips.txt'
 FULL_LANES = {'default', 'kasan', 'kasan-pagealloc', 'kcsan', 'pkvm', '16k',
-              '16k-pkvm'}
+              '16k-pkvm', '64k'}
 SKIP_PROBLEMS = []
 
 

@@ -44,6 +44,8 @@ LANES = {
     # 16 KiB pages: the pkvm lane's kernel, without and with EL2.
     '16k': ('16k', '', 3, MACHINE),
     '16k-pkvm': ('16k', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
+    # 64 KiB pages: the default lane's kernel.
+    '64k': ('64k', '', 1, MACHINE),
     # For the benchmark; not among the test script's lanes.
     'preempt': ('preempt', '', 1, MACHINE),
     'bench-pkvm': ('bench-pkvm', 'kvm-arm.mode=protected', 2, MACHINE_EL2),
