@@ -8,8 +8,9 @@ The series, in the order a maintainer expects: the hibernation fix the
 pool's refusal of a restore needs, the binding, the driver
 (no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
 interface with fault injection, the benchmark, the documentation, the
-KUnit tests, pKVM as the pool's first user, then the arm64 change that
-lets a reusable pool run with rodata=on, behind a cover letter
+KUnit tests, pKVM as the pool's first user, then a generic request to map
+memory with pages (memblock, reserved-memory, arm64) and the pool's use of
+it, which lets a reusable pool run with rodata=on, behind a cover letter
 (0000-cover-letter.patch) with the figures of the tree's last test run and
 benchmark. Each patch carries the new
 files it introduces and its share of patches/*.patch (the edits to upstream
@@ -298,33 +299,96 @@ as a stray access would, to show the crash and that the pool prevents it.''',
         'patches': ['0004-KVM-arm64-pkvm-donate-VM-memory-from-the-Gunyah-donation-pool.patch'],
     },
     {
-        'subject': 'arm64: mm: map a reusable Gunyah donation pool with pages',
+        'subject': 'mm: memblock: let memory ask to be mapped with pages',
         'body': '''\
-A reusable Gunyah donation pool takes 4 MiB chunks of its CMA region out
-of the linear map before it hands any of their pages to a hypervisor, and
-puts them back when it returns them to CMA. That needs a linear map that
-is page granular everywhere (rodata=full), because a block mapping cannot
-be split at run time. Platforms that boot with rodata=on to keep block
-mappings, and fewer TLB misses, for all other memory cannot use the pool.
+A driver that takes pages out of the kernel's direct mapping at run time
+(set_memory_valid(), set_direct_map_invalid_noflush()) can do so only
+where the direct mapping uses base pages: a live block mapping cannot be
+split. arm64 maps everything with pages when can_set_direct_map() holds
+(rodata=full, the default), and otherwise with blocks and contiguous
+hints, which platforms choose for fewer TLB misses. Such a driver then
+either cannot run or makes the whole direct mapping page granular for
+the sake of one region.
 
-The pool's region is known from the device tree before paging_init()
-builds the linear map. Map it with pages and without contiguous hints
-whatever rodata= says, the way the KFENCE pool is mapped, and leave the
-rest of the linear map as it would have been. The pool already changes
-its pages with set_memory_valid(), as KFENCE does, and now asks
-arm64_linear_map_pages() whether its region was mapped this way.
-
-Only a region with a reg is found so early; one the kernel places itself
-still needs rodata=full.''',
+Add MEMBLOCK_MAP_PAGES, a request that memory be mapped with base pages
+in the direct mapping whatever the rest uses, and
+memblock_mark_map_pages() to make it before the direct mapping is built.
+Architectures honour it as they can; arm64 follows. The flag shows in
+memblock's debugfs as MAP_PG.''',
         'files': [],
-        'adds': {'Documentation/virt/gunyah/donation-pool.rst': [
-            (r'This mode needs the region mapped with pages in the linear map,.*?'
-             r'rather than believe pages are\nunmapped when they are not\.',
-             'This mode needs a\npage-granular linear map (``can_set_direct_map()``, which on arm64 means\n'
-             '``rodata=full``, the default, or ``debug_pagealloc``); without one the pool\n'
-             'refuses to start and says so, rather than believe pages are unmapped when\n'
-             'they are not.')]},
-        'patches': ['0005-arm64-mm-map-a-reusable-Gunyah-donation-pool-with-pages.patch'],
+        'patches': ['0005-mm-memblock-let-memory-ask-to-be-mapped-with-pages.patch'],
+    },
+    {
+        'subject': 'of: reserved_mem: add an early hook, before the direct mapping is built',
+        'body': '''\
+A reserved-memory region whose driver needs something of the
+architecture before the direct mapping is built (a region to be mapped
+with base pages, say) has nowhere to ask for it. The region's init
+callback runs early only for regions the kernel places; since the
+reserved_mem array became dynamic, a region with a "reg" is initialised
+from unflatten_device_tree(), after paging_init(). The only early step
+today is dma_contiguous_early_fixup(), hard-wired to shared-dma-pool.
+
+Add RESERVEDMEM_OF_DECLARE_EARLY(): a hook called with the region's
+node, base and size as soon as the region is reserved or placed, in
+fdt_scan_reserved_mem(), for "reg" and placed regions alike, next to
+dma_contiguous_early_fixup(). It makes requests; the region's setup,
+its checks and its messages stay in the RESERVEDMEM_OF_DECLARE()
+callback.''',
+        'files': [],
+        'patches': ['0007-of-reserved_mem-add-an-early-hook-before-the-direct-mapping.patch'],
+    },
+    {
+        'subject': 'arm64: mm: map memory that asks for it with pages',
+        'body': '''\
+With rodata=on or rodata=off arm64 maps the linear map with blocks and
+contiguous hints, which cannot be split at run time, so memory that a
+driver will take out of the linear map page by page needs rodata=full
+for the whole linear map.
+
+Honour MEMBLOCK_MAP_PAGES in map_mem() the way the KFENCE pool is
+mapped: mark each requested range NOMAP so that the main loop skips it,
+map it with pages and without contiguous hints after, and clear NOMAP
+again, before bootmem_init() and pKVM's snapshot of memblock. Adjacent
+requested regions are mapped as one range, so a request that spans two
+memory regions is honoured whole. A range that is no-map, not page
+aligned or overlaps the kernel image, or one that cannot be marked, is
+left to the main loop with a message, never half done; the check of
+memblock_mark_nomap()'s result keeps a range the main loop mapped with
+blocks from being mapped a second time (BUG_ON(pmd_bad())).
+
+arm64_linear_map_pages() tells the requester whether a range was mapped
+so.''',
+        'files': [],
+        'patches': ['0008-arm64-mm-map-memory-that-asks-for-it-with-pages.patch'],
+    },
+    {
+        'subject': "virt: gunyah: ask for a reusable pool's region to be mapped with pages",
+        'body': '''\
+A reusable pool takes its chunks out of the linear map page by page, so
+with rodata=on or rodata=off, where arm64 maps the linear map with
+blocks, it has refused to start. Ask for the region to be mapped with
+pages from an early reserved-memory hook, as soon as the region is
+reserved or placed and before the linear map is built, for a region with
+a reg and for one the kernel places alike. The pool already asks
+arm64_linear_map_pages() whether the request was honoured, and refuses
+to start, saying so, when it was not.''',
+        'files': [],
+        'adds': {
+            'Documentation/virt/gunyah/donation-pool.rst': [
+                (r'This mode needs the region mapped with pages in the linear map,.*?'
+                 r'believe pages are unmapped when they are not\.',
+                 'This mode needs a\npage-granular linear map (``can_set_direct_map()``, which on arm64 means\n'
+                 '``rodata=full``, the default, or ``debug_pagealloc``); without one the pool\n'
+                 'refuses to start and says so, rather than believe pages are unmapped when\n'
+                 'they are not.')],
+            G + 'cma_pool_of.c': [
+                r'#include <linux/libfdt\.h>\n',
+                r'#include <linux/memblock\.h>\n',
+                r'\n/\*\n \* Runs as soon as the region is reserved, before the linear map is built:.*?'
+                r'gunyah_pool_rmem_early\);\n'],
+        },
+        'patches': [],
     },
 ]
 
@@ -345,25 +409,27 @@ other answer: a built-in pool that only ever hands out memory that is
 not in the linear map, so no module touches the linear map at all.
 
 The memory is a reserved-memory region, qcom,gunyah-donation-pool
-(patch 1). With no-map it is a carve-out the pool holds from boot; with
+(patch 2). With no-map it is a carve-out the pool holds from boot; with
 reusable it is a CMA area Linux uses for movable pages until the pool
 takes it, 4 MiB at a time, marking each chunk PageOffline and unmapping
 it with one set_memory_valid() call and one TLB flush before handing any
-of it out (patch 4). That needs the region mapped with pages: with
-rodata=full the whole linear map is; with rodata=on, patch 10 maps just
-the pool's region with pages, as arm64 maps the KFENCE pool. The pool's
-core (patch 2) is an allocator over what a backing gives it and knows
+of it out (patch 5). That needs the region mapped with pages: with
+rodata=full the whole linear map is. For rodata=on, patches 11 to 13 add
+a generic request: memory marked MEMBLOCK_MAP_PAGES before the linear
+map is built, from a new early reserved-memory hook, is mapped with
+pages by arm64 as it maps the KFENCE pool; patch 14 makes the pool ask.
+The pool's core (patch 3) is an allocator over what a backing gives it and knows
 nothing of CMA: it serves naturally aligned blocks of order 0 to 10,
 keeps its own books so foreign and double frees are refused before
 genalloc sees them, caches small blocks per CPU under a per-CPU lock
 taken with trylock, as the page allocator does, and lets a driver
 reserve a VM's worst case at creation, so a VM the pool cannot promise
-is refused then rather than at a stage-2 fault. /sys/kernel/gunyah/pool (patch 3) sizes and watches it. Patches 5
-to 8 add the debugfs workload with fault injection, a benchmark, the
+is refused then rather than at a stage-2 fault. /sys/kernel/gunyah/pool (patch 4) sizes and watches it. Patches 6
+to 9 add the debugfs workload with fault injection, a benchmark, the
 documentation and the KUnit suite.
 
 Gunyah's drivers are not upstream, so the first real user is pKVM, whose
-EL2 takes donations exactly as Gunyah does (patch 9). With
+EL2 takes donations exactly as Gunyah does (patch 10). With
 CONFIG_PKVM_DONATION_POOL and a reusable pool in the device tree, every page pKVM
 donates for a VM (stage-2 PGD, hypervisor VM and vCPU structures) comes
 from a reusable pool; the reservation is made at KVM_CREATE_VCPU, and
@@ -372,9 +438,13 @@ memcache's links inside pages the host cannot read. A no-map pool cannot
 serve pKVM: EL2 does not take MEMBLOCK_NOMAP memory, and the kernel says
 so at boot.
 
-Testing: arm64, QEMU virt under TCG, booted by pytest in five lanes
+Patch 1 is a hibernation fix the pool's refusal of a restore needs: the
+image's signature was reset before PM notifiers could refuse a restore.
+
+Testing: arm64, QEMU virt under TCG, booted by pytest in eight lanes
 (release-like; KASAN with lockdep, kmemleak and UBSAN, with and without
-debug_pagealloc; KCSAN; pKVM at EL2 in protected mode), plus
+debug_pagealloc; KCSAN; pKVM at EL2 in protected mode; 16 KiB pages
+without and with EL2; 64 KiB pages), with rodata=full, on and off, plus
 checkpatch --strict, sparse, W=1, kernel-doc -Wall, dt_binding_check and
 a build after every patch. Under pKVM, the same stray read of a donated
 page that kills stock pKVM with "nVHE hyp BUG at:

@@ -10,6 +10,8 @@
 #include <linux/err.h>
 #include <linux/init.h>
 #include <linux/ioport.h>
+#include <linux/libfdt.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/of.h>
 #include <linux/of_fdt.h>
@@ -147,6 +149,26 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 
 RESERVEDMEM_OF_DECLARE(gunyah_pool, GUNYAH_POOL_COMPATIBLE,
 		       gunyah_pool_rmem_setup);
+
+/*
+ * Runs as soon as the region is reserved, before the linear map is built: a
+ * reusable region's chunks leave the linear map page by page, so ask for it
+ * to be mapped with pages, whatever rodata= says. Whether the architecture
+ * did is asked when the pool is created; every other check is the setup's.
+ */
+static void __init gunyah_pool_rmem_early(unsigned long node, phys_addr_t base,
+					  phys_addr_t size)
+{
+	if (!IS_ENABLED(CONFIG_CMA) || !of_get_flat_dt_prop(node, "reusable", NULL) ||
+	    of_get_flat_dt_prop(node, "no-map", NULL) || !PAGE_ALIGNED(base | size))
+		return;
+	if (memblock_mark_map_pages(base, size))
+		pr_err("%s: cannot ask for the region to be mapped with pages\n",
+		       fdt_get_name(initial_boot_params, node, NULL));
+}
+
+RESERVEDMEM_OF_DECLARE_EARLY(gunyah_pool_early, GUNYAH_POOL_COMPATIBLE,
+			     gunyah_pool_rmem_early);
 
 /*
  * The reserved-memory core never calls gunyah_pool_rmem_setup() for a node it

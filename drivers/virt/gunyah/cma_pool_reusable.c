@@ -42,6 +42,7 @@
 #include <linux/cma.h>
 #include <linux/err.h>
 #include <linux/init.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/page-flags.h>
@@ -66,8 +67,8 @@ static inline unsigned long pool_chunk_of(const struct gunyah_pool *pool,
 /*
  * Whether the pages of [@base, @base + @size) can leave the linear map one
  * by one: everywhere with a page-granular linear map (rodata=full), or in a
- * region arm64 mapped with pages for the pool
- * (patches/0005-arm64-mm-map-a-reusable-Gunyah-donation-pool-with-pages.patch).
+ * region arm64 mapped with pages on the request gunyah_pool_rmem_early()
+ * made (patches/0008-arm64-mm-map-memory-that-asks-for-it-with-pages.patch).
  */
 static bool pool_linear_map_pages(phys_addr_t base, size_t size)
 {
@@ -476,10 +477,10 @@ struct gunyah_pool *gunyah_pool_reusable_new(const char *name, struct cma *cma)
 	/* A chunk can leave only a linear map that maps it with pages. */
 	if (!pool_linear_map_pages(base, size)) {
 #ifdef arm64_linear_map_pages
-		pr_err("%s: refused: reusable mode needs the region mapped with pages: rodata=full, or a region with a reg\n",
+		pr_err("%s: refused: reusable mode needs the region mapped with pages: rodata=full, or the early request, which the architecture did not honour\n",
 		       name);
 #else
-		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full), or the arm64 patch that maps the region with pages (0005-arm64-mm-map-a-reusable-Gunyah-donation-pool-with-pages.patch)\n",
+		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full), or the arm64 patch that maps the region with pages (0008-arm64-mm-map-memory-that-asks-for-it-with-pages.patch)\n",
 		       name);
 #endif
 		return ERR_PTR(-EINVAL);
@@ -548,12 +549,27 @@ int __init gunyah_pool_reusable_declare(struct reserved_mem *rmem,
 {
 	phys_addr_t align = max_t(phys_addr_t, CMA_MIN_ALIGNMENT_BYTES,
 				  GUNYAH_POOL_CHUNK_BYTES);
+	struct memblock_region *r;
 	int ret;
 
 	if (!IS_ALIGNED(rmem->base | rmem->size, align)) {
 		pr_err("%s: refused: reusable: base %pa and size %pa must be aligned to %pa\n",
 		       rmem->name, &rmem->base, &rmem->size, &align);
 		return -EINVAL;
+	}
+	/*
+	 * CMA would give the page allocator memory that is not in the linear
+	 * map. Every no-map region of the device tree is marked by now: those
+	 * with a reg before any region is set up, and a placed region is set
+	 * up after all of them.
+	 */
+	for_each_mem_region(r) {
+		if (memblock_is_nomap(r) && r->base < rmem->base + rmem->size &&
+		    rmem->base < r->base + r->size) {
+			pr_err("%s: refused: reusable: the region overlaps no-map memory at %pa\n",
+			       rmem->name, &r->base);
+			return -EINVAL;
+		}
 	}
 	ret = cma_init_reserved_mem(rmem->base, rmem->size, 0, rmem->name, cma);
 	if (ret)

@@ -231,19 +231,62 @@ def test_placed_region_is_set_up_before_reg(lane, tmp_path):
     assert int(b.kv['capacity']) == 16 << 20
 
 
-def test_placed_reusable_needs_rodata_full(lane, tmp_path):
-    """With rodata=on only a region with a reg is mapped with pages early
-    enough (patches/0005-*): a region the kernel places is refused, says
-    why, and stays a CMA area."""
+def test_placed_reusable_with_rodata_on(lane, tmp_path):
+    """With rodata=on the linear map keeps its blocks, and a region the
+    kernel places is mapped with pages all the same: the pool asks for it
+    from its early hook, as the core places the region, before the linear
+    map is built (patches/0005-*, 0007-*, 0008-*). The pool comes up
+    reusable, grows by a chunk out of the linear map, and the ptdump shows
+    the region in pages and the memory around it in blocks."""
     if lane == 'kasan-pagealloc':
         pytest.skip('debug_pagealloc maps the whole linear map page by page')
     size, align = DYNAMIC_CASES['reusable']
     body = DYNAMIC.format(name='gunyah-pool', size=size, align=align,
                           lo=RANGE_LO, span=RANGE_HI - RANGE_LO, flags='reusable;')
-    b = harness.boot('dt-dynamic-reusable-rodata-on', SCRIPT, lane=lane,
-                     overlay=overlay(tmp_path, None, body), append='rodata=on')
-    assert refused(b) == ['gunyah-pool: refused: reusable mode needs the region '
-                          'mapped with pages: rodata=full, or a region with a reg']
-    assert b.kv['sysfs'] == 'absent'
-    # Linux keeps it, as a CMA area for movable pages.
-    assert int(b.kv['cmatotal']) == size // 1024
+    b = harness.boot('dt-dynamic-reusable-rodata-on', DYNAMIC_SCRIPT + harness.PTDUMP_SCRIPT,
+                     lane=lane, overlay=overlay(tmp_path, None, body), append='rodata=on')
+    assert refused(b) == []
+    assert b.kv['mode'] == 'reusable' and int(b.kv['capacity']) == size
+    assert (b.kv['min_rc'], b.kv['alloc_rc'], b.kv['validate']) == ('0', '0', 'ok')
+    assert int(b.kv['s.size_bytes']) == 4 << 20
+    base = int(b.kv['base'], 16)
+    rows, va = harness.linear_map(b, base)
+    inside = [r for r in rows if r[0] < va + size and r[1] > va]
+    assert inside and all(lvl == 'PTE' and 'CON' not in a for _, _, lvl, a in inside), inside
+    assert sum(min(e, va + size) - max(s, va) for s, e, _, _ in inside) == size
+    # The rest keeps its blocks, as rodata=on maps it.
+    assert sum(e - s for s, e, lvl, _ in rows if lvl == 'PMD') >= 512 << 20
+
+
+@pytest.mark.parametrize('rodata', ['on', 'full'])
+def test_reusable_region_over_no_map_memory_is_refused(rodata, lane, tmp_path):
+    """A reusable region that overlaps no-map memory: arm64 cannot map the
+    no-map part with pages and says so, and the pool refuses the region
+    before CMA could hand the page allocator memory that is not in the
+    linear map (with rodata=full, where every page is mappable, that check
+    is all that stands in the way). The kernel boots, with the no-map part
+    still out of RAM."""
+    if lane == 'kasan-pagealloc':
+        pytest.skip('debug_pagealloc maps the whole linear map page by page')
+    # fdtoverlay reverses the overlay's nodes: the no-map one comes first
+    # in the tree, so it is marked before the pool's region is reserved
+    # (the other way round, the core refuses to mark reserved memory).
+    body = (NODE.format(addr=0x50000000, size=0x2000000, flags='reusable;') + '''
+		other@50000000 {
+			reg = <0x0 0x50000000 0x0 0x400000>;
+			no-map;
+		};
+''')
+    b = harness.boot(f'dt-reusable-over-no-map-{rodata}', SCRIPT, lane=lane,
+                     overlay=overlay(tmp_path, None, body), append=f'rodata={rodata}')
+    assert b.lines(r'^linear map: 0x0000000050000000\.\.0x00000000503fffff cannot be '
+                   r'mapped with pages: it is not mapped \(no-map\)$'), b.lines('linear map')
+    assert refused(b) == ['gunyah-pool@50000000: refused: reusable: the region overlaps '
+                          'no-map memory at 0x0000000050000000']
+    assert b.kv['sysfs'] == 'absent' and b.kv['cmatotal'] == '0'
+    for line in b.dumps['iomem']:
+        rng, _, name = line.strip().partition(' : ')
+        lo, hi = (int(x, 16) for x in rng.split('-'))
+        if name == 'System RAM':
+            assert not lo <= 0x50000000 <= hi and not lo <= 0x503fffff <= hi, line
+

@@ -128,7 +128,7 @@ def test_bare_api_under_a_memory_cgroup(suite, lane):
 
 # The suite runs against a no-map and a reusable system pool, the reusable
 # one with rodata=full and with rodata=on (only its region mapped with pages,
-# patches/0005-*); cases for the other mode skip, and say so.
+# patches/0005-*, 0007-*, 0008-*); cases for the other mode skip, and say so.
 OVERLAYS = {'no-map': (harness.DEFAULT_OVERLAY, ''),
             'reusable': ('qemu-virt-gunyah-pool-reusable.dtso', ''),
             'reusable-rodata-on': ('qemu-virt-gunyah-pool-reusable.dtso', 'rodata=on')}

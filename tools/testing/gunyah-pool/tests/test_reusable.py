@@ -3,7 +3,7 @@
 it needs them and gives them back; Linux uses the idle region for movable
 pages; watermarks refill and drain it; hibernation is refused while it holds
 memory. All of it with rodata=full (the whole linear map page by page) and
-with rodata=on (only the pool's region page by page, patches/0005-*)."""
+with rodata=on (only the pool's region page by page, patches/0008-*)."""
 import re
 
 import pytest

@@ -98,17 +98,25 @@ snap g
 def test_reusable_patch_alone_refuses_rodata_on(images):
     """A vendor tree that took the driver but not the arm64 patch: with
     rodata=on the reusable pool is refused, naming the patch; with the
-    arm64 patch (the last one) it runs."""
+    arm64 patch but before the pool asks for pages, refused, saying the
+    request was not honoured; with the last patch it runs."""
     n = step(images, 'virt-gunyah-add-the-reusable-mode')
     b = harness.boot(f'series-{n:04}-rodata-on', STATE, image=images[n],
                      overlay=REUSABLE, append='rodata=on')
     assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: refused: reusable mode needs a '
                    r'page-granular linear map \(rodata=full\), or the arm64 patch that maps '
-                   r'the region with pages \(0005-arm64-mm-map-a-reusable-Gunyah-donation-'
-                   r'pool-with-pages\.patch\)$')
+                   r'the region with pages \(0008-arm64-mm-map-memory-that-asks-for-it-'
+                   r'with-pages\.patch\)$')
+    assert b.kv['sysfs'] == 'absent'
+    n = step(images, 'arm64-mm-map-memory-that-asks-for-it')
+    b = harness.boot(f'series-{n:04}-rodata-on', STATE, image=images[n],
+                     overlay=REUSABLE, append='rodata=on')
+    assert b.lines(r'^gunyah_pool: gunyah-pool@50000000: refused: reusable mode needs the '
+                   r'region mapped with pages: rodata=full, or the early request, which '
+                   r'the architecture did not honour$')
     assert b.kv['sysfs'] == 'absent'
     last = max(images)
-    assert subject(images, last).startswith('arm64-mm-map-a-reusable')
+    assert subject(images, last).startswith('virt-gunyah-ask-for-a-reusable-pool')
     b = harness.boot(f'series-{last:04}-rodata-on', STATE, image=images[last],
                      overlay=REUSABLE, append='rodata=on')
     assert b.kv['s.mode'] == 'reusable'
