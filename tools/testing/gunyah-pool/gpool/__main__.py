@@ -9,9 +9,10 @@ import sys
 
 from . import harness
 
-# The demo boots the pkvm lane: pKVM's hypervisor at EL2 takes the memory of
-# every VM from a reusable pool; booted without the pool's node, the same
-# kernel is stock pKVM.
+# The demo boots the demo lane (the pkvm lane's kernel without what only the
+# tests use): pKVM's hypervisor at EL2 takes the memory of every VM from a
+# reusable pool; booted without the pool's node, the same kernel is stock
+# pKVM.
 DEMO_OVERLAY = 'qemu-virt-gunyah-pool-reusable.dtso'
 PROBE = '/sys/kernel/debug/pkvm_donations/probe'
 
@@ -65,12 +66,12 @@ def probe_words(b, key):
 
 
 def demo(args):
-    print('Building the kernel (lane pkvm)...', flush=True)
-    harness.kernel('pkvm')
+    print('Building the kernel (lane demo)...', flush=True)
+    harness.kernel('demo')
     print('Booting QEMU at EL2 with pKVM (kvm-arm.mode=protected), a reusable '
           f'pool ({DEMO_OVERLAY}), from which pKVM takes every VM\'s memory:',
           flush=True)
-    b = harness.boot('demo', DEMO, lane='pkvm', overlay=DEMO_OVERLAY,
+    b = harness.boot('demo', DEMO, lane='demo', overlay=DEMO_OVERLAY,
                      timeout=300, echo=True, check=False)
     print()
     for line in b.lines(r'gunyah[-_]pool|Protected .*VHE|pkvm donation'):
@@ -99,7 +100,7 @@ def demo(args):
 
     print('\nThe same stray read without the pool (stock pKVM), in a boot of '
           'its own:', flush=True)
-    s = harness.boot('demo-stock', DEMO_STOCK, lane='pkvm',
+    s = harness.boot('demo-stock', DEMO_STOCK, lane='demo',
                      overlay=None, timeout=120, echo=True, check=False,
                      expect_splats=[r'.'])
     bug = s.lines(r'nVHE hyp BUG at')

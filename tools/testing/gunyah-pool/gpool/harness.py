@@ -46,6 +46,9 @@ LANES = {
     '16k-pkvm': ('16k', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
     # 64 KiB pages: the default lane's kernel.
     '64k': ('64k', '', 1, MACHINE),
+    # The demo's own kernel (configs/demo.config): the pkvm lane's without
+    # what only the tests use. Booted by the demo and its test.
+    'demo': ('demo', 'kvm-arm.mode=protected', 3, MACHINE_EL2),
     # For the benchmark; not among the test script's lanes.
     'preempt': ('preempt', '', 1, MACHINE),
     'bench-pkvm': ('bench-pkvm', 'kvm-arm.mode=protected', 2, MACHINE_EL2),

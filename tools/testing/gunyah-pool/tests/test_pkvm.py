@@ -648,7 +648,7 @@ def test_demo_command(lane):
     (harness.out_dir() / 'demo.txt').write_text(out)
     assert res.returncode == 0, out[-3000:]
     # The guest's own record of sysfs, from the demo's console log.
-    b = harness.Boot('demo', harness.out_dir('demo-pkvm'), [])
+    b = harness.Boot('demo', harness.out_dir('demo-demo'), [])
     b.log = (b.dir / 'console.log').read_text(errors='replace')
     harness._parse(b, [r'.'])
     phases = ['before', 'during', 'after']
