@@ -4,7 +4,9 @@
 # Usage: [GUNYAH_POOL_KERNEL_SRC=TREE] scripts/gunyah-pool/prepare-tree.sh
 #
 # Make build/linux: a Linux 6.12 tree with the repository's kernel files
-# overlaid and patches/*.patch applied in name order.
+# overlaid and patches/*.patch applied in name order, then the test-only
+# code of tools/testing/gunyah-pool/kernel/ (new files, and patches applied
+# after the product's), which the series leaves out and the lanes build.
 #
 # The pristine tree is extracted once into build/linux-pristine, from
 # $GUNYAH_POOL_KERNEL_SRC (a tarball or a directory; default Debian's
@@ -15,6 +17,7 @@ set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '4,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+testkernel=$top/tools/testing/gunyah-pool/kernel
 src=${GUNYAH_POOL_KERNEL_SRC:-/usr/src/linux-source-6.12.tar.xz}
 pristine=$top/build/linux-pristine
 tree=$top/build/linux
@@ -60,17 +63,32 @@ if [ ! -d "$tree" ]; then
 	rm -f "$tree/.extracted"
 fi
 
-# New files: copied as they are. They must not exist upstream; edits to
-# upstream files belong in patches/.
+shopt -s nullglob
+patches=("$top"/patches/*.patch)
+test_patches=("$testkernel"/patches/*.patch)
+touched_by() { cat /dev/null "$@" | sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' | LC_ALL=C sort -u; }
+touched=$(touched_by "${patches[@]}" "${test_patches[@]}")
+
+# Where a new file comes from: the product's, else the test-only code's.
+origin() {
+	if [ -e "$top/$1" ]; then echo "$top/$1"; else echo "$testkernel/$1"; fi
+}
+
+# New files: copied as they are, unless a test-only patch changes them
+# (below). They must not exist upstream; edits to upstream files belong in
+# patches/.
 manifest=$tree/.gunyah-pool-files
 new_manifest=$(mktemp)
 trap 'rm -f "$new_manifest"' EXIT
 for d in "${overlay_dirs[@]}"; do
-	[ -d "$top/$d" ] && (cd "$top" && find "$d" -type f)
+	if [ -d "$top/$d" ]; then (cd "$top" && find "$d" -type f); fi
+	if [ -d "$testkernel/$d" ]; then (cd "$testkernel" && find "$d" -type f); fi
 done | LC_ALL=C sort > "$new_manifest"
+[ -z "$(uniq -d "$new_manifest")" ] ||
+	die "in the product and in the test-only code: $(uniq -d "$new_manifest" | tr '\n' ' ')"
 while read -r f; do
 	[ -e "$pristine/$f" ] && die "$f exists upstream; change it with a patch in patches/"
-	sync_file "$top/$f" "$tree/$f"
+	printf '%s\n' $touched | grep -qxF "$f" || sync_file "$(origin "$f")" "$tree/$f"
 done < "$new_manifest"
 # Files dropped from the repository since the last run leave the tree too.
 if [ -f "$manifest" ]; then
@@ -78,20 +96,21 @@ if [ -f "$manifest" ]; then
 fi
 cp "$new_manifest" "$manifest"
 
-# Patches: apply the whole series to pristine copies of the files it
-# touches, then sync the results into the tree.
+# Patches: apply the product's, then the test-only ones, to pristine copies
+# of the upstream files and to copies of the new files they touch, then sync
+# the results into the tree.
 stage=$top/build/patch-stage
 rm -rf "$stage" && mkdir -p "$stage"
-shopt -s nullglob
-patches=("$top"/patches/*.patch)
-touched=$(cat /dev/null "${patches[@]}" | sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' | LC_ALL=C sort -u)
 for f in $touched; do
 	if [ -e "$pristine/$f" ]; then
 		mkdir -p "$stage/$(dirname "$f")"
 		cp "$pristine/$f" "$stage/$f"
+	elif grep -qxF "$f" "$new_manifest"; then
+		mkdir -p "$stage/$(dirname "$f")"
+		cp "$(origin "$f")" "$stage/$f"
 	fi
 done
-for p in "${patches[@]}"; do
+for p in "${patches[@]}" "${test_patches[@]}"; do
 	if ! out=$(patch -p1 -d "$stage" -f -s --no-backup-if-mismatch < "$p" 2>&1); then
 		echo "$out" >&2
 		die "patch $(basename "$p") does not apply to $(basename "$src")"
@@ -110,4 +129,4 @@ if [ -f "$pmanifest" ]; then
 	done
 fi
 printf '%s\n' $touched > "$pmanifest"
-echo "prepare-tree: $tree ready ($(wc -l < "$manifest") new files, ${#patches[@]} patches)"
+echo "prepare-tree: $tree ready ($(wc -l < "$manifest") new files, ${#patches[@]} patches, ${#test_patches[@]} test-only)"

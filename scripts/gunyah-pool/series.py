@@ -6,9 +6,9 @@
 
 The series, in the order a maintainer expects: the hibernation fix the
 pool's refusal of a restore needs, the binding, the driver
-(no-map mode, tracepoints), its sysfs ABI, the reusable mode, the debugfs
-interface with fault injection, the benchmark, the documentation, the
-KUnit tests, pKVM as the pool's first user, then a generic request to map
+(no-map mode, tracepoints), its sysfs ABI, the reusable mode, the
+documentation, the KUnit tests with fault injection, pKVM as the pool's
+first user, then a generic request to map
 memory with pages (memblock, reserved-memory, arm64) and the pool's use of
 it, which lets a reusable pool run with rodata=on, behind a cover letter
 (0000-cover-letter.patch) with the figures of the tree's last test run and
@@ -21,7 +21,9 @@ edits, so it is quick and needs no copy of the whole tree.
 --check applies the series with git am to a fresh copy of those pristine
 files. --build-each applies it patch by patch to a copy of the pristine tree,
 builds each step and keeps each Image in build/series-images/ for the tests
-that boot them (test_series.py).
+that boot them (test_series.py). The test-only code of
+tools/testing/gunyah-pool/kernel/ (debugfs, provocations, benchmark) is in
+no patch: the series builds and runs without it.
 """
 import argparse
 import re
@@ -132,7 +134,7 @@ count a reusable pool's chunks once that mode is added.''',
         'adds': {G + 'Makefile': [r' cma_pool_sysfs\.o'],
                  G + 'cma_pool.h': [r'#ifdef CONFIG_SYSFS\nint gunyah_pool_sysfs_init.*?#endif\n\n'],
                  G + 'cma_pool_of.c': [r'\tret = gunyah_pool_sysfs_init\(pool\);\n'
-                                       r'\tif \(ret\)\n\t\tpr_warn\([^\n]*\n']},
+                                       r'\tif \(ret\)\n\t\tpr_warn\([^\n]*\n\n']},
         'patches': [],
     },
     {
@@ -202,41 +204,6 @@ does not change.''',
         'patches': [],
     },
     {
-        'subject': 'virt: gunyah: add a debugfs workload, stress and fault injection',
-        'body': '''\
-The Gunyah drivers that will call the pool are not upstream. Add
-CONFIG_GUNYAH_POOL_DEBUG: /sys/kernel/debug/gunyah_pool/ allocates, frees
-and reserves from userspace, shows the allocator's state and an occupancy
-map, runs a workload that models VM lifecycles in place of the drivers,
-and a seeded multi-thread stress that checks each thread's books against
-the pool's counters. CONFIG_GUNYAH_POOL_FAULT_INJECTION adds a fault
-point to every step that can fail, driven through fail_*/ and
-/proc/<pid>/fail-nth. CONFIG_GUNYAH_POOL_PROVOKE, for test kernels only,
-adds a "provoke" file that makes KASAN, UBSAN, lockdep, KCSAN, kmemleak
-or an Oops report once, the positive controls of the test suite.''',
-        'files': [G + 'cma_pool_debug.c'],
-        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_DEBUG\n.*?(?=\nconfig GUNYAH_POOL_BENCH\n)'],
-                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_DEBUG\)[^\n]*\n'],
-                 G + 'cma_pool.c': [r'#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION\n'
-                                    r'static struct fault_attr.*?#endif\n\n']},
-        'patches': [],
-    },
-    {
-        'subject': 'virt: gunyah: add a boot-time benchmark of the donation pool',
-        'body': '''\
-Users choose the pool over unmapping pages from the linear map one by one
-or over calling CMA per page. CONFIG_GUNYAH_POOL_BENCH measures the pool
-against those, and against alloc_pages(), side by side in one boot when
-the command line has gunyah_pool.bench=1: ns per alloc+free pair for
-orders 0 to 10 on one and on all CPUs, on an empty and a 95% full pool,
-the cost of growing a reusable pool, TLB flushes per MiB, and start-up
-time and metadata.''',
-        'files': [G + 'cma_pool_bench.c'],
-        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_BENCH\n.*?(?=\nconfig GUNYAH_POOL_KUNIT_TEST\n)'],
-                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_BENCH\)[^\n]*\n']},
-        'patches': [],
-    },
-    {
         'subject': 'docs: virt: describe the Gunyah donation pool',
         'body': '''\
 Explain why the pool is built in and never hands out memory in the linear
@@ -256,11 +223,19 @@ that no page handed out, and no page of a no-map region or of a reusable
 pool's chunks, is in the linear map, and that load_unaligned_zeropad()
 across the start of the region or of a chunk returns the zero-padded word.
 The reusable cases grow, shrink, refill and drain the system's pool, and a
-fail-nth sweep fails each fault point of each step in turn. The validator
-checks the books after every phase.''',
+fail-nth sweep fails each fault point of each step in turn: with
+CONFIG_GUNYAH_POOL_FAULT_INJECTION every step of the pool that can fail
+(zeroing a block; taking a chunk from CMA, unmapping it, mapping it
+again) has a fault point, also driven through
+/sys/kernel/debug/gunyah_pool/fail_*/. The validator checks the books
+after every phase.''',
         'files': [G + 'cma_pool_test.c'],
-        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*'],
-                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n']},
+        'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_FAULT_INJECTION\n.*?(?=\nconfig GUNYAH_POOL_KUNIT_TEST\n)',
+                                 r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*'],
+                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'],
+                 G + 'cma_pool.c': [r'#include <linux/debugfs\.h>\n',
+                                    r'#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION\n'
+                                    r'static struct fault_attr.*?#endif\n\n']},
         'patches': [],
     },    {
         'subject': 'KVM: arm64: pkvm: donate VM memory from the Gunyah donation pool',
@@ -414,22 +389,22 @@ reusable it is a CMA area Linux uses for movable pages until the pool
 takes it, 4 MiB at a time, marking each chunk PageOffline and unmapping
 it with one set_memory_valid() call and one TLB flush before handing any
 of it out (patch 5). That needs the region mapped with pages: with
-rodata=full the whole linear map is. For rodata=on, patches 11 to 13 add
+rodata=full the whole linear map is. For rodata=on, patches 9 to 11 add
 a generic request: memory marked MEMBLOCK_MAP_PAGES before the linear
 map is built, from a new early reserved-memory hook, is mapped with
-pages by arm64 as it maps the KFENCE pool; patch 14 makes the pool ask.
+pages by arm64 as it maps the KFENCE pool; patch 12 makes the pool ask.
 The pool's core (patch 3) is an allocator over what a backing gives it and knows
 nothing of CMA: it serves naturally aligned blocks of order 0 to 10,
 keeps its own books so foreign and double frees are refused before
 genalloc sees them, caches small blocks per CPU under a per-CPU lock
 taken with trylock, as the page allocator does, and lets a driver
 reserve a VM's worst case at creation, so a VM the pool cannot promise
-is refused then rather than at a stage-2 fault. /sys/kernel/gunyah/pool (patch 4) sizes and watches it. Patches 6
-to 9 add the debugfs workload with fault injection, a benchmark, the
-documentation and the KUnit suite.
+is refused then rather than at a stage-2 fault. /sys/kernel/gunyah/pool (patch 4) sizes and watches it. Patch 6 is the
+documentation, patch 7 the KUnit suite with a fault-injection point in
+every step that can fail.
 
 Gunyah's drivers are not upstream, so the first real user is pKVM, whose
-EL2 takes donations exactly as Gunyah does (patch 10). With
+EL2 takes donations exactly as Gunyah does (patch 8). With
 CONFIG_PKVM_DONATION_POOL and a reusable pool in the device tree, every page pKVM
 donates for a VM (stage-2 PGD, hypervisor VM and vCPU structures) comes
 from a reusable pool; the reservation is made at KVM_CREATE_VCPU, and
@@ -446,7 +421,11 @@ Testing: arm64, QEMU virt under TCG, booted by pytest in eight lanes
 debug_pagealloc; KCSAN; pKVM at EL2 in protected mode; 16 KiB pages
 without and with EL2; 64 KiB pages), with rodata=full, on and off, plus
 checkpatch --strict, sparse, W=1, kernel-doc -Wall, dt_binding_check and
-a build after every patch. Under pKVM, the same stray read of a donated
+a build after every patch. The tests build more around the series, kept
+out of it: a debugfs interface that allocates, frees and reserves from
+userspace, draws the occupancy map and runs a VM workload and a
+multi-thread stress; positive controls for KASAN, UBSAN, lockdep, KCSAN
+and kmemleak; and a boot-time benchmark. Under pKVM, the same stray read of a donated
 page that kills stock pKVM with "nVHE hyp BUG at:
 arch/arm64/kvm/hyp/nvhe/mem_protect.c:546!" returns -EFAULT (or a
 zero-padded word across the region's edge) when the page came from the

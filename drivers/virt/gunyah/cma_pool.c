@@ -60,6 +60,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
+#include <linux/debugfs.h>
 #include <linux/export.h>
 #include <linux/fault-inject.h>
 #include <linux/genalloc.h>
@@ -1598,15 +1599,22 @@ bool gunyah_pool_should_fail(enum gunyah_pool_fault point)
 	return should_fail(&pool_faults[point], 1);
 }
 
-/* One fault-injection directory per step, e.g. gunyah_pool/fail_cma/. */
-void gunyah_pool_fault_debugfs_init(struct dentry *dir)
+/*
+ * One fault-injection directory per step, e.g. gunyah_pool/fail_cma/, for
+ * every pool: before the system's pool is set up, so that its setup can fail
+ * too.
+ */
+static int __init gunyah_pool_fault_debugfs_init(void)
 {
+	struct dentry *dir = debugfs_create_dir("gunyah_pool", NULL);
 	int i;
 
 	for (i = 0; i < NR_GUNYAH_POOL_FAULTS; i++)
 		fault_create_debugfs_attr(pool_fault_names[i], dir,
 					  &pool_faults[i]);
+	return 0;
 }
+postcore_initcall(gunyah_pool_fault_debugfs_init);
 #endif
 
 /* ---- Exported API ---- */

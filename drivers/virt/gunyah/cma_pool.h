@@ -2,7 +2,8 @@
 /*
  * Internal interface of the Gunyah donation pool: the core allocator in
  * cma_pool.c, the backings that give it memory (no-map and reusable), and
- * the sysfs, debugfs and KUnit files. Nothing here is exported.
+ * the sysfs and KUnit files, and of the test suite's debugfs code. Nothing
+ * here is exported.
  */
 #ifndef _GUNYAH_CMA_POOL_H
 #define _GUNYAH_CMA_POOL_H
@@ -16,7 +17,6 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 
-struct dentry;
 struct gen_pool;
 struct gunyah_pool;
 struct kernfs_node;
@@ -261,7 +261,7 @@ static inline void gunyah_pool_count(struct gunyah_pool *pool,
 	this_cpu_inc(pool->pcp->stats[item]);
 }
 
-/* Free memory by order; for debugfs. */
+/* Free memory by order; for KUnit and the test suite's debugfs code. */
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 			     unsigned int nr_orders);
 
@@ -288,14 +288,11 @@ enum gunyah_pool_fault {
 
 #ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION
 bool gunyah_pool_should_fail(enum gunyah_pool_fault point);
-void gunyah_pool_fault_debugfs_init(struct dentry *dir);
 #else
 static inline bool gunyah_pool_should_fail(enum gunyah_pool_fault point)
 {
 	return false;
 }
-
-static inline void gunyah_pool_fault_debugfs_init(struct dentry *dir) { }
 #endif
 
 #ifdef CONFIG_SYSFS
@@ -305,12 +302,6 @@ static inline int gunyah_pool_sysfs_init(struct gunyah_pool *pool)
 {
 	return 0;
 }
-#endif
-
-#ifdef CONFIG_GUNYAH_POOL_DEBUG
-void gunyah_pool_debugfs_init(struct gunyah_pool *pool);
-#else
-static inline void gunyah_pool_debugfs_init(struct gunyah_pool *pool) { }
 #endif
 
 #endif /* _GUNYAH_CMA_POOL_H */

@@ -284,7 +284,6 @@ static int __init gunyah_pool_setup(void)
 	ret = gunyah_pool_sysfs_init(pool);
 	if (ret)
 		pr_warn("%s: no sysfs interface: %d\n", r->name, ret);
-	gunyah_pool_debugfs_init(pool);
 
 	/* Callers see the pool only once it is complete; see gunyah_pool_get(). */
 	gunyah_pool_publish(pool);

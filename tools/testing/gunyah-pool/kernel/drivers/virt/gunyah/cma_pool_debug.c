@@ -1090,16 +1090,18 @@ static int __init debug_boot_alloc(void)
 }
 late_initcall(debug_boot_alloc);
 
-/**
- * gunyah_pool_debugfs_init() - create /sys/kernel/debug/gunyah_pool
- * @pool:	the system's pool
- *
- * Context: process context, may sleep.
+/*
+ * /sys/kernel/debug/gunyah_pool, once the system's pool is set up (at
+ * subsys_initcall); the fault-injection directories, when the kernel has
+ * them, are there already.
  */
-void gunyah_pool_debugfs_init(struct gunyah_pool *pool)
+static int __init gunyah_pool_debugfs_init(void)
 {
-	debug_pool = pool;
-	debug_dir = debugfs_create_dir("gunyah_pool", NULL);
+	debug_pool = gunyah_pool_get();
+	if (!debug_pool)
+		return 0;
+	debug_dir = debugfs_lookup("gunyah_pool", NULL) ?:
+		    debugfs_create_dir("gunyah_pool", NULL);
 	debugfs_create_file("base", 0400, debug_dir, NULL, &base_fops);
 	debugfs_create_file("alloc", 0200, debug_dir, NULL, &alloc_fops);
 	debugfs_create_file("free", 0200, debug_dir, NULL, &free_fops);
@@ -1123,5 +1125,6 @@ void gunyah_pool_debugfs_init(struct gunyah_pool *pool)
 #ifdef CONFIG_GUNYAH_POOL_PROVOKE
 	debugfs_create_file("provoke", 0200, debug_dir, NULL, &provoke_fops);
 #endif
-	gunyah_pool_fault_debugfs_init(debug_dir);
+	return 0;
 }
+subsys_initcall_sync(gunyah_pool_debugfs_init);
