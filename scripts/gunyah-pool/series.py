@@ -263,10 +263,7 @@ a no-map pool is refused at boot, as EL2 does not take MEMBLOCK_NOMAP
 memory. Pool blocks are charged to the VMM's memory cgroup
 (GFP_KERNEL_ACCOUNT), as the page allocator's donations are, and a new
 VM statistic, protected_hyp_mem, gives the bytes donated to EL2 for each
-VM through KVM_GET_STATS_FD.
-
-CONFIG_PKVM_DONATION_PROBE adds a debugfs probe that reads donated memory
-as a stray access would, to show the crash and that the pool prevents it.''',
+VM through KVM_GET_STATS_FD.''',
         'files': ['arch/arm64/kvm/pkvm_donation.c',
                   'arch/arm64/kvm/pkvm_donation.h'],
         'adds': {'Documentation/virt/gunyah/donation-pool.rst': [

@@ -32,8 +32,7 @@
  *
  * EL2 clears what it maps, so the host never writes into a donated page.
  * Without a usable pool, donations come from the page allocator and go back
- * through the teardown memcache as they always did; only the debug probe
- * (CONFIG_PKVM_DONATION_PROBE) then needs the record.
+ * through the teardown memcache as they always did, with no record.
  *
  * This relies on two properties of 6.12's EL2: a VM's stage-2 page-table
  * pool holds only its PGD pages, so the teardown memcache returns exactly
@@ -53,11 +52,8 @@
 #include <linux/kvm_host.h>
 #include <linux/memblock.h>
 #include <linux/slab.h>
-#include <linux/uaccess.h>
 
 #include <asm/kvm_pgtable.h>
-#include <asm/set_memory.h>
-#include <asm/word-at-a-time.h>
 
 #include "hyp_constants.h"
 #include "pkvm_donation.h"
@@ -75,13 +71,10 @@ struct pkvm_donation {
 /**
  * struct pkvm_donations - what one VM has donated to EL2
  * @nr: number of blocks in @blocks
- * @strand: the debug probe's "strand": treat the teardown as one EL2
- *	    refused, though it did not
  * @blocks: the blocks, in no particular order
  */
 struct pkvm_donations {
 	unsigned int nr;
-	bool strand;
 	struct pkvm_donation blocks[];
 };
 
@@ -143,10 +136,10 @@ int pkvm_donation_reserve_vcpu(struct kvm *kvm)
 	return 0;
 }
 
-/* Without the pool, only the probe needs to know what was donated. */
+/* Without the pool, nothing needs to know what was donated. */
 static bool keep_record(void)
 {
-	return donation_pool_on || IS_ENABLED(CONFIG_PKVM_DONATION_PROBE);
+	return donation_pool_on;
 }
 
 static struct pkvm_donations *donations_grow(struct kvm *kvm)
@@ -158,8 +151,6 @@ static struct pkvm_donations *donations_grow(struct kvm *kvm)
 	if (!d)
 		return NULL;
 	d->nr = nr;
-	if (!old)
-		d->strand = false;
 	kvm->arch.pkvm.donations = d;
 	return d;
 }
@@ -273,8 +264,6 @@ void pkvm_donation_reclaim(struct kvm *kvm, bool returned)
 	unsigned int i;
 
 	lockdep_assert_held(&kvm->arch.config_lock);
-	if (d && d->strand)
-		returned = false;
 	if (!donation_pool_on) {
 		if (returned)
 			kvm->stat.protected_hyp_mem = 0;
@@ -325,172 +314,6 @@ void pkvm_donation_unreserve(struct kvm *kvm)
 	pkvm->pool_stranded = 0;
 }
 
-#ifdef CONFIG_PKVM_DONATION_PROBE
-/*
- * The probe does to donated memory what a stray kernel access would: a
- * copy_from_kernel_nofault() of each page and a load_unaligned_zeropad()
- * that starts three bytes before it, in the page before, where that page
- * is mapped. With donations from the page allocator the first such access
- * stops the machine at EL2; with donations from the pool, the copies fail
- * with -EFAULT and the loads return zero-padded words.
- */
-struct probe_result {
-	unsigned long pages;		/* pages probed */
-	unsigned long mapped;		/* in the linear map */
-	unsigned long faulted;		/* copy_from_kernel_nofault() failed */
-	unsigned long crossings;	/* loads from the page before */
-	unsigned long zero_padded;	/* ... that came back zero-padded */
-};
-
-static DEFINE_MUTEX(probe_lock);	/* serialises probes, guards probe_last */
-static struct probe_result probe_last;
-
-static bool linear_map_present(phys_addr_t phys)
-{
-	return pfn_valid(PHYS_PFN(phys)) &&
-	       kernel_page_present(pfn_to_page(PHYS_PFN(phys)));
-}
-
-static void probe_page(phys_addr_t phys, bool nofault, bool zeropad,
-		       struct probe_result *r)
-{
-	char *va = phys_to_virt(phys);
-	unsigned long word;
-
-	r->pages++;
-	if (linear_map_present(phys))
-		r->mapped++;
-	if (nofault && copy_from_kernel_nofault(&word, va, sizeof(word)))
-		r->faulted++;
-	if (zeropad && linear_map_present(phys - PAGE_SIZE)) {
-		r->crossings++;
-		word = load_unaligned_zeropad(va - 3);
-		if (!(word >> 24))
-			r->zero_padded++;
-	}
-}
-
-/* "donated [nofault|zeropad]": every page every live VM has donated. */
-static void probe_donated(bool nofault, bool zeropad, struct probe_result *r)
-{
-	struct pkvm_donations *d;
-	struct kvm *kvm;
-	unsigned int i;
-	size_t off;
-
-	guard(mutex)(&kvm_lock);
-	list_for_each_entry(kvm, &vm_list, vm_list) {
-		guard(mutex)(&kvm->arch.config_lock);
-		d = kvm->arch.pkvm.donations;
-		for (i = 0; d && i < d->nr; i++)
-			for (off = 0; off < d->blocks[i].size; off += PAGE_SIZE)
-				probe_page(d->blocks[i].phys + off, nofault,
-					   zeropad, r);
-	}
-}
-
-/*
- * "strand": the host treats the teardown of every live VM whose memory came
- * from the pool as one EL2 refused, when it comes, and keeps the VM's blocks
- * out of the pool, as it must when EL2 may still own them. EL2 itself tears
- * the VM down as usual and frees its slot, so this can be done any number
- * of times: what it loses is pool memory, counted in stranded_bytes.
- */
-static void probe_strand(void)
-{
-	struct pkvm_donations *d;
-	struct kvm *kvm;
-
-	guard(mutex)(&kvm_lock);
-	list_for_each_entry(kvm, &vm_list, vm_list) {
-		guard(mutex)(&kvm->arch.config_lock);
-		d = kvm->arch.pkvm.donations;
-		if (d && donation_pool_on && kvm->arch.pkvm.handle)
-			d->strand = true;
-	}
-}
-
-/*
- * "range <phys> <bytes>": the pages of a range that are not in the linear
- * map, and every boundary where a mapped page runs into one of them.
- */
-static void probe_range(phys_addr_t start, u64 bytes, struct probe_result *r)
-{
-	phys_addr_t p;
-
-	for (p = start; p - start < bytes; p += PAGE_SIZE) {
-		if (linear_map_present(p))
-			r->mapped++;
-		else
-			probe_page(p, true, true, r);
-		cond_resched();
-	}
-}
-
-static ssize_t probe_write(struct file *file, const char __user *ubuf,
-			   size_t count, loff_t *ppos)
-{
-	struct probe_result r = {};
-	u64 start, bytes;
-	char buf[64];
-
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-
-	guard(mutex)(&probe_lock);
-	if (sscanf(buf, "range %llx %llx", &start, &bytes) == 2) {
-		if (!PAGE_ALIGNED(start) || !PAGE_ALIGNED(bytes))
-			return -EINVAL;
-		probe_range(start, bytes, &r);
-	} else if (sysfs_streq(buf, "donated")) {
-		probe_donated(true, true, &r);
-	} else if (sysfs_streq(buf, "donated nofault")) {
-		probe_donated(true, false, &r);
-	} else if (sysfs_streq(buf, "donated zeropad")) {
-		probe_donated(false, true, &r);
-	} else if (sysfs_streq(buf, "strand")) {
-		probe_strand();
-	} else {
-		return -EINVAL;
-	}
-	probe_last = r;
-	return count;
-}
-
-static int probe_show(struct seq_file *m, void *v)
-{
-	guard(mutex)(&probe_lock);
-	seq_printf(m, "pages=%lu mapped=%lu faulted=%lu crossings=%lu zero_padded=%lu\n",
-		   probe_last.pages, probe_last.mapped, probe_last.faulted,
-		   probe_last.crossings, probe_last.zero_padded);
-	return 0;
-}
-
-static int probe_open(struct inode *inode, struct file *file)
-{
-	return single_open(file, probe_show, NULL);
-}
-
-static const struct file_operations probe_fops = {
-	.owner = THIS_MODULE,
-	.open = probe_open,
-	.read = seq_read,
-	.write = probe_write,
-	.llseek = seq_lseek,
-	.release = single_release,
-};
-
-static void __init probe_debugfs_init(struct dentry *dir)
-{
-	debugfs_create_file("probe", 0600, dir, NULL, &probe_fops);
-}
-#else
-static void __init probe_debugfs_init(struct dentry *dir) { }
-#endif /* CONFIG_PKVM_DONATION_PROBE */
-
 static int stranded_get(void *data, u64 *val)
 {
 	*val = atomic64_read(&stranded_bytes);
@@ -514,7 +337,6 @@ static int __init pkvm_donation_pool_init(void)
 	dir = debugfs_create_dir("pkvm_donations", NULL);
 	debugfs_create_file_unsafe("stranded_bytes", 0444, dir, NULL,
 				   &stranded_fops);
-	probe_debugfs_init(dir);
 
 	/*
 	 * No pool (none in the device tree, or its node was refused, which
