@@ -234,8 +234,8 @@ after every phase.''',
                                  r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*'],
                  G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'],
                  G + 'cma_pool.c': [r'#include <linux/debugfs\.h>\n',
-                                    r'#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION\n'
-                                    r'static struct fault_attr.*?#endif\n\n']},
+                                    r'\n#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION\n'
+                                    r'static struct fault_attr.*?#endif\n']},
         'patches': [],
     },    {
         'subject': 'KVM: arm64: pkvm: donate VM memory from the Gunyah donation pool',

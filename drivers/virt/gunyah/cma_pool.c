@@ -61,7 +61,6 @@
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
 #include <linux/debugfs.h>
-#include <linux/export.h>
 #include <linux/fault-inject.h>
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
@@ -93,32 +92,6 @@
 
 /* No block: page offsets are below 2^32. */
 #define POOL_NONE	ULONG_MAX
-
-/* Published with release semantics once the pool is ready; never cleared. */
-static struct gunyah_pool *gunyah_pool_ready;
-
-/**
- * gunyah_pool_get() - the system's donation pool
- *
- * Return: the pool, or NULL if none is configured or it is not ready yet.
- */
-struct gunyah_pool *gunyah_pool_get(void)
-{
-	/* Pairs with the release in gunyah_pool_publish(). */
-	return smp_load_acquire(&gunyah_pool_ready);
-}
-
-/**
- * gunyah_pool_publish() - make a pool the system's pool
- * @pool:	a pool that is completely set up
- *
- * Callers of the exported API see the pool from now on.
- */
-void gunyah_pool_publish(struct gunyah_pool *pool)
-{
-	/* Everything set up before is seen by whoever sees the pointer. */
-	smp_store_release(&gunyah_pool_ready, pool);
-}
 
 static inline unsigned long pool_pgoff(const struct gunyah_pool *pool,
 				       phys_addr_t phys)
@@ -1496,11 +1469,18 @@ int gunyah_pool_validate(struct gunyah_pool *pool)
 	return bad ? -EUCLEAN : 0;
 }
 
-/*
- * Which pages the pool holds, into @present, and which of them callers hold,
- * from the blocks' marks, into @busy; blocks in the caches are free.
+/**
+ * gunyah_pool_busy_pages() - which pages of the region are held, and by whom
+ * @pool:	the pool
+ * @busy:	bitmap of one bit per page of the region, zeroed: set for each
+ *		page a caller holds (from the blocks' marks)
+ * @present:	bitmap of the same size: set for each page the pool holds
+ *
+ * Blocks in the per-CPU caches count as free. A snapshot under the pool's
+ * lock, which it holds with interrupts off for one read of each held page's
+ * mark.
  */
-static void pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
+void gunyah_pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
 			    unsigned long *present)
 {
 	unsigned long flags;
@@ -1535,7 +1515,7 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 	free = bitmap_zalloc(npages, GFP_KERNEL);
 	busy = bitmap_zalloc(npages, GFP_KERNEL);
 	if (free && busy) {
-		pool_busy_pages(pool, busy, free);
+		gunyah_pool_busy_pages(pool, busy, free);
 		bitmap_andnot(free, free, busy, npages);
 		while ((start = find_next_bit(free, npages, end)) < npages) {
 			end = find_next_zero_bit(free, npages, start);
@@ -1550,36 +1530,6 @@ void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 	}
 	bitmap_free(busy);
 	bitmap_free(free);
-}
-
-/**
- * gunyah_pool_page_states() - the state of every page of the region
- * @pool:	the pool
- * @state:	array of one entry per page, filled in with enum
- *		gunyah_pool_page_state
- *
- * Context: process context, may sleep.
- * Return: 0 or -ENOMEM.
- */
-int gunyah_pool_page_states(struct gunyah_pool *pool, u8 *state)
-{
-	unsigned long npages = pool_pages(pool), i;
-	unsigned long *present, *busy;
-	int ret = -ENOMEM;
-
-	present = bitmap_zalloc(npages, GFP_KERNEL);
-	busy = bitmap_zalloc(npages, GFP_KERNEL);
-	if (present && busy) {
-		pool_busy_pages(pool, busy, present);
-		for (i = 0; i < npages; i++)
-			state[i] = !test_bit(i, present) ? GUNYAH_POOL_PAGE_ABSENT :
-				   test_bit(i, busy) ? GUNYAH_POOL_PAGE_USED :
-				   GUNYAH_POOL_PAGE_FREE;
-		ret = 0;
-	}
-	bitmap_free(busy);
-	bitmap_free(present);
-	return ret;
 }
 
 #ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION
@@ -1616,125 +1566,3 @@ static int __init gunyah_pool_fault_debugfs_init(void)
 }
 postcore_initcall(gunyah_pool_fault_debugfs_init);
 #endif
-
-/* ---- Exported API ---- */
-
-/**
- * gunyah_pool_alloc() - allocate memory to donate to the hypervisor
- * @order:	log2 of the number of pages, 0 to %GUNYAH_POOL_MAX_ORDER
- * @gfp:	%GFP_KERNEL, or %GFP_NOWAIT or %GFP_ATOMIC when the caller may
- *		not sleep; %__GFP_ZERO clears the block through a short-lived
- *		mapping and needs a mask that may sleep; %__GFP_ACCOUNT
- *		(%GFP_KERNEL_ACCOUNT) charges the block to the current task's
- *		memory cgroup until it is freed, as the page allocator does
- * @phys:	set to the physical address of the block on success
- *
- * Allocates 2^@order physically contiguous pages, aligned to their size,
- * that are not in the kernel's linear map, so the caller may donate them to
- * the hypervisor without an access through the linear map ever reaching them.
- *
- * Context: Any context if @gfp does not allow blocking; otherwise process
- * context, may sleep.
- * Return: 0 on success; -ENOMEM if the pool has no such block within
- * max_size_bytes, or the memory cgroup refused the charge (the block is
- * back in the pool); -EINVAL for a bad @order, or %__GFP_ZERO with a mask that
- * may not sleep; -ENODEV if there is no pool or it is not ready yet.
- */
-int gunyah_pool_alloc(unsigned int order, gfp_t gfp, phys_addr_t *phys)
-{
-	struct gunyah_pool *pool = gunyah_pool_get();
-
-	if (!pool)
-		return -ENODEV;
-	return gunyah_pool_block_alloc(pool, order, gfp, phys);
-}
-EXPORT_SYMBOL_NS_GPL(gunyah_pool_alloc, GUNYAH);
-
-/**
- * gunyah_pool_free() - give back memory from gunyah_pool_alloc()
- * @phys:	the physical address gunyah_pool_alloc() returned
- * @order:	the order it was allocated with
- *
- * The caller must have reclaimed the memory from the hypervisor first. A free
- * of memory the pool did not hand out, with another order, or a second free
- * is refused and counted in stats/invalid_free (the first such refusal warns),
- * unless the block was handed out again in between: then the second free
- * frees it.
- *
- * Context: Any context.
- */
-void gunyah_pool_free(phys_addr_t phys, unsigned int order)
-{
-	struct gunyah_pool *pool = gunyah_pool_get();
-
-	if (WARN_ONCE(!pool, "free of %pa order %u without a pool\n",
-		      &phys, order))
-		return;
-	gunyah_pool_block_free(pool, phys, order);
-}
-EXPORT_SYMBOL_NS_GPL(gunyah_pool_free, GUNYAH);
-
-/**
- * gunyah_pool_reserve() - commit pool memory ahead of use
- * @bytes:	bytes to commit, e.g. a VM's worst-case stage-2 page tables
- *
- * Lets a Gunyah driver refuse a VM when it is created rather than fail later
- * at a stage-2 fault. The commitment is accounting only and takes no pages;
- * all commitments together may not pass
- * max_size_bytes * overcommit_ratio / 100.
- *
- * Context: Any context.
- * Return: 0; -ENOMEM if the commitment would pass the commit limit; -ENODEV if
- * there is no pool or it is not ready yet.
- */
-int gunyah_pool_reserve(size_t bytes)
-{
-	struct gunyah_pool *pool = gunyah_pool_get();
-
-	if (!pool)
-		return -ENODEV;
-	return gunyah_pool_commit(pool, bytes);
-}
-EXPORT_SYMBOL_NS_GPL(gunyah_pool_reserve, GUNYAH);
-
-/**
- * gunyah_pool_unreserve() - withdraw a commitment
- * @bytes:	bytes committed earlier by gunyah_pool_reserve()
- *
- * Withdrawing more than is committed is refused (with a warning the first
- * time).
- *
- * Context: Any context.
- */
-void gunyah_pool_unreserve(size_t bytes)
-{
-	struct gunyah_pool *pool = gunyah_pool_get();
-
-	if (WARN_ONCE(!pool, "unreserve of %zu bytes without a pool\n", bytes))
-		return;
-	gunyah_pool_uncommit(pool, bytes);
-}
-EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
-
-/**
- * gunyah_pool_get_region() - where the system's pool takes its memory from
- * @base:	set to the physical start of the pool's region
- * @size:	set to the size of the region in bytes
- *
- * For built-in users that must know what memory they would get before they
- * take any: a hypervisor that accepts only memory the host maps, for one.
- * Asking changes nothing. Not exported: a module has no such need.
- *
- * Context: any context.
- * Return: 0, or -ENODEV if there is no pool or it is not ready yet.
- */
-int gunyah_pool_get_region(phys_addr_t *base, phys_addr_t *size)
-{
-	struct gunyah_pool *pool = gunyah_pool_get();
-
-	if (!pool)
-		return -ENODEV;
-	*base = pool->base;
-	*size = pool->capacity;
-	return 0;
-}

@@ -265,13 +265,8 @@ static inline void gunyah_pool_count(struct gunyah_pool *pool,
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 			     unsigned int nr_orders);
 
-enum gunyah_pool_page_state {
-	GUNYAH_POOL_PAGE_FREE,
-	GUNYAH_POOL_PAGE_USED,
-	GUNYAH_POOL_PAGE_ABSENT,	/* not held by the pool now */
-};
-
-int gunyah_pool_page_states(struct gunyah_pool *pool, u8 *state);
+void gunyah_pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
+			    unsigned long *present);
 
 /* The no-map backing: the whole region, held from the start. */
 int gunyah_pool_nomap_init(struct gunyah_pool *pool, const char *name,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Gunyah donation pool: setup from the device tree, and the no-map backing
+ * Gunyah donation pool: the system's pool, set up from the device tree, its
+ * no-map backing, and the exported API
  *
  * Copyright (c) 2026 The gunyah-pool authors
  */
@@ -8,6 +9,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/err.h>
+#include <linux/export.h>
+#include <linux/gunyah_pool.h>
 #include <linux/init.h>
 #include <linux/ioport.h>
 #include <linux/libfdt.h>
@@ -294,3 +297,151 @@ static int __init gunyah_pool_setup(void)
 	return 0;
 }
 subsys_initcall(gunyah_pool_setup);
+
+/* ---- The system's pool and the exported API ---- */
+
+/* Published with release semantics once the pool is ready; never cleared. */
+static struct gunyah_pool *gunyah_pool_ready;
+
+/**
+ * gunyah_pool_get() - the system's donation pool
+ *
+ * Return: the pool, or NULL if none is configured or it is not ready yet.
+ */
+struct gunyah_pool *gunyah_pool_get(void)
+{
+	/* Pairs with the release in gunyah_pool_publish(). */
+	return smp_load_acquire(&gunyah_pool_ready);
+}
+
+/**
+ * gunyah_pool_publish() - make a pool the system's pool
+ * @pool:	a pool that is completely set up
+ *
+ * Callers of the exported API see the pool from now on.
+ */
+void gunyah_pool_publish(struct gunyah_pool *pool)
+{
+	/* Everything set up before is seen by whoever sees the pointer. */
+	smp_store_release(&gunyah_pool_ready, pool);
+}
+
+/**
+ * gunyah_pool_alloc() - allocate memory to donate to the hypervisor
+ * @order:	log2 of the number of pages, 0 to %GUNYAH_POOL_MAX_ORDER
+ * @gfp:	%GFP_KERNEL, or %GFP_NOWAIT or %GFP_ATOMIC when the caller may
+ *		not sleep; %__GFP_ZERO clears the block through a short-lived
+ *		mapping and needs a mask that may sleep; %__GFP_ACCOUNT
+ *		(%GFP_KERNEL_ACCOUNT) charges the block to the current task's
+ *		memory cgroup until it is freed, as the page allocator does
+ * @phys:	set to the physical address of the block on success
+ *
+ * Allocates 2^@order physically contiguous pages, aligned to their size,
+ * that are not in the kernel's linear map, so the caller may donate them to
+ * the hypervisor without an access through the linear map ever reaching them.
+ *
+ * Context: Any context if @gfp does not allow blocking; otherwise process
+ * context, may sleep.
+ * Return: 0 on success; -ENOMEM if the pool has no such block within
+ * max_size_bytes, or the memory cgroup refused the charge (the block is
+ * back in the pool); -EINVAL for a bad @order, or %__GFP_ZERO with a mask that
+ * may not sleep; -ENODEV if there is no pool or it is not ready yet.
+ */
+int gunyah_pool_alloc(unsigned int order, gfp_t gfp, phys_addr_t *phys)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return -ENODEV;
+	return gunyah_pool_block_alloc(pool, order, gfp, phys);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_alloc, GUNYAH);
+
+/**
+ * gunyah_pool_free() - give back memory from gunyah_pool_alloc()
+ * @phys:	the physical address gunyah_pool_alloc() returned
+ * @order:	the order it was allocated with
+ *
+ * The caller must have reclaimed the memory from the hypervisor first. A free
+ * of memory the pool did not hand out, with another order, or a second free
+ * is refused and counted in stats/invalid_free (the first such refusal warns),
+ * unless the block was handed out again in between: then the second free
+ * frees it.
+ *
+ * Context: Any context.
+ */
+void gunyah_pool_free(phys_addr_t phys, unsigned int order)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (WARN_ONCE(!pool, "free of %pa order %u without a pool\n",
+		      &phys, order))
+		return;
+	gunyah_pool_block_free(pool, phys, order);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_free, GUNYAH);
+
+/**
+ * gunyah_pool_reserve() - commit pool memory ahead of use
+ * @bytes:	bytes to commit, e.g. a VM's worst-case stage-2 page tables
+ *
+ * Lets a Gunyah driver refuse a VM when it is created rather than fail later
+ * at a stage-2 fault. The commitment is accounting only and takes no pages;
+ * all commitments together may not pass
+ * max_size_bytes * overcommit_ratio / 100.
+ *
+ * Context: Any context.
+ * Return: 0; -ENOMEM if the commitment would pass the commit limit; -ENODEV if
+ * there is no pool or it is not ready yet.
+ */
+int gunyah_pool_reserve(size_t bytes)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return -ENODEV;
+	return gunyah_pool_commit(pool, bytes);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_reserve, GUNYAH);
+
+/**
+ * gunyah_pool_unreserve() - withdraw a commitment
+ * @bytes:	bytes committed earlier by gunyah_pool_reserve()
+ *
+ * Withdrawing more than is committed is refused (with a warning the first
+ * time).
+ *
+ * Context: Any context.
+ */
+void gunyah_pool_unreserve(size_t bytes)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (WARN_ONCE(!pool, "unreserve of %zu bytes without a pool\n", bytes))
+		return;
+	gunyah_pool_uncommit(pool, bytes);
+}
+EXPORT_SYMBOL_NS_GPL(gunyah_pool_unreserve, GUNYAH);
+
+/**
+ * gunyah_pool_get_region() - where the system's pool takes its memory from
+ * @base:	set to the physical start of the pool's region
+ * @size:	set to the size of the region in bytes
+ *
+ * For built-in users that must know what memory they would get before they
+ * take any: a hypervisor that accepts only memory the host maps, for one.
+ * Asking changes nothing. Not exported: a module has no such need.
+ *
+ * Context: any context.
+ * Return: 0, or -ENODEV if there is no pool or it is not ready yet.
+ */
+int gunyah_pool_get_region(phys_addr_t *base, phys_addr_t *size)
+{
+	struct gunyah_pool *pool = gunyah_pool_get();
+
+	if (!pool)
+		return -ENODEV;
+	*base = pool->base;
+	*size = pool->capacity;
+	return 0;
+}

@@ -25,6 +25,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/cleanup.h>
 #include <linux/completion.h>
 #include <linux/debugfs.h>
@@ -489,24 +490,29 @@ DEFINE_SHOW_ATTRIBUTE(largest_free_block);
 static int map_show(struct seq_file *m, void *v)
 {
 	unsigned long npages = debug_pool->capacity >> PAGE_SHIFT, i;
+	unsigned long *busy, *present;
 	char line[65];
-	u8 *state;
+	int ret = -ENOMEM;
 
-	state = kvmalloc(npages, GFP_KERNEL);
-	if (!state || gunyah_pool_page_states(debug_pool, state)) {
-		kvfree(state);
-		return -ENOMEM;
-	}
+	busy = bitmap_zalloc(npages, GFP_KERNEL);
+	present = bitmap_zalloc(npages, GFP_KERNEL);
+	if (!busy || !present)
+		goto out;
+	gunyah_pool_busy_pages(debug_pool, busy, present);
 	for (i = 0; i < npages; i++) {
-		line[i % 64] = ".#-"[state[i]];
+		line[i % 64] = !test_bit(i, present) ? '-' :
+			       test_bit(i, busy) ? '#' : '.';
 		if (i % 64 == 63 || i == npages - 1) {
 			line[i % 64 + 1] = '\0';
 			seq_printf(m, "%#010lx %s\n",
 				   (i - i % 64) << PAGE_SHIFT, line);
 		}
 	}
-	kvfree(state);
-	return 0;
+	ret = 0;
+out:
+	bitmap_free(present);
+	bitmap_free(busy);
+	return ret;
 }
 DEFINE_SHOW_ATTRIBUTE(map);
 
