@@ -111,7 +111,7 @@ for f in $touched; do
 	fi
 done
 for p in "${patches[@]}" "${test_patches[@]}"; do
-	if ! out=$(patch -p1 -d "$stage" -f -s --no-backup-if-mismatch < "$p" 2>&1); then
+	if ! out=$(patch -p1 -d "$stage" -f -s --fuzz=0 --no-backup-if-mismatch < "$p" 2>&1); then
 		echo "$out" >&2
 		die "patch $(basename "$p") does not apply to $(basename "$src")"
 	fi
@@ -125,7 +125,7 @@ done
 pmanifest=$tree/.gunyah-pool-patched
 if [ -f "$pmanifest" ]; then
 	comm -23 "$pmanifest" <(printf '%s\n' $touched) | while read -r f; do
-		[ -e "$pristine/$f" ] && sync_file "$pristine/$f" "$tree/$f"
+		if [ -e "$pristine/$f" ]; then sync_file "$pristine/$f" "$tree/$f"; fi
 	done
 fi
 printf '%s\n' $touched > "$pmanifest"

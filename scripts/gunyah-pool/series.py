@@ -321,16 +321,18 @@ for the whole linear map.
 Honour MEMBLOCK_MAP_PAGES in map_mem() the way the KFENCE pool is
 mapped: mark each requested range NOMAP so that the main loop skips it,
 map it with pages and without contiguous hints after, and clear NOMAP
-again, before bootmem_init() and pKVM's snapshot of memblock. Adjacent
-requested regions are mapped as one range, so a request that spans two
-memory regions is honoured whole. A range that is no-map, not page
-aligned or overlaps the kernel image, or one that cannot be marked, is
-left to the main loop with a message, never half done; the check of
-memblock_mark_nomap()'s result keeps a range the main loop mapped with
-blocks from being mapped a second time (BUG_ON(pmd_bad())).
+again, before bootmem_init() and pKVM's snapshot of memblock. Do it
+before the KFENCE pool is allocated, which cannot then come out of it.
+Adjacent requested regions are mapped as one range, so a request that
+spans two memory regions is honoured whole. A memory region that is
+no-map, not page aligned or overlaps the kernel image, or one that
+cannot be marked, is left to the main loop with a message naming it;
+the check of memblock_mark_nomap()'s result keeps a range the main loop
+mapped with blocks from being mapped a second time (BUG_ON(pmd_bad())).
 
-arm64_linear_map_pages() tells the requester whether a range was mapped
-so.''',
+arm64_linear_map_pages() tells the requester whether a whole range was
+mapped so; a request honoured in part (the pieces of it on either side
+of a no-map hole) answers false.''',
         'files': [],
         'patches': ['0008-arm64-mm-map-memory-that-asks-for-it-with-pages.patch'],
     },
@@ -355,7 +357,6 @@ to start, saying so, when it was not.''',
                  'refuses to start and says so, rather than believe pages are unmapped when\n'
                  'they are not.')],
             G + 'cma_pool_of.c': [
-                r'#include <linux/libfdt\.h>\n',
                 r'#include <linux/memblock\.h>\n',
                 r'\n/\*\n \* Runs as soon as the region is reserved, before the linear map is built:.*?'
                 r'gunyah_pool_rmem_early\);\n'],
@@ -586,7 +587,12 @@ def build_each(patches):
         shutil.rmtree(tree)
     subprocess.run(['cp', '-al', str(PRISTINE), str(tree)], check=True)
     (tree / '.extracted').unlink(missing_ok=True)
-    cfg = TOP / 'tools/testing/gunyah-pool/configs/base.config'
+    # The default lane's options and the pkvm lane's, so that every step
+    # builds pKVM too (KVM, the consumer): one configuration for all steps.
+    cfgdir = TOP / 'tools/testing/gunyah-pool/configs'
+    cfg = BUILD / 'series-build-each.config'
+    cfg.write_text((cfgdir / 'base.config').read_text() +
+                   (cfgdir / 'pkvm.config').read_text())
     # Inside the tree, so kbuild's paths are relative and ccache hits.
     obj = tree / 'obj'
     images = BUILD / 'series-images'

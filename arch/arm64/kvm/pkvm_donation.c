@@ -136,12 +136,6 @@ int pkvm_donation_reserve_vcpu(struct kvm *kvm)
 	return 0;
 }
 
-/* Without the pool, nothing needs to know what was donated. */
-static bool keep_record(void)
-{
-	return donation_pool_on;
-}
-
 static struct pkvm_donations *donations_grow(struct kvm *kvm)
 {
 	struct pkvm_donations *old = kvm->arch.pkvm.donations, *d;
@@ -182,36 +176,26 @@ static void *donation_alloc(struct kvm *kvm, size_t size)
 	phys_addr_t phys;
 	void *va;
 
-	if (!keep_record())
+	/* Without the pool, no record: the teardown memcache says it all. */
+	if (!donation_pool_on)
 		return alloc_pages_exact(size, GFP_KERNEL_ACCOUNT);
 	d = donations_grow(kvm);
 	if (!d)
 		return NULL;
-
-	if (donation_pool_on) {
-		/*
-		 * Charged to the VMM's memory cgroup, as the page allocator's
-		 * path charges it. No __GFP_ZERO: EL2 clears what it maps.
-		 */
-		if (gunyah_pool_alloc(get_order(size), GFP_KERNEL_ACCOUNT, &phys))
-			return NULL;
-		va = phys_to_virt(phys);
-	} else {
-		va = alloc_pages_exact(size, GFP_KERNEL_ACCOUNT);
-		if (!va)
-			return NULL;
-		phys = virt_to_phys(va);
-	}
+	/*
+	 * Charged to the VMM's memory cgroup, as the page allocator's path
+	 * charges it. No __GFP_ZERO: EL2 clears what it maps.
+	 */
+	if (gunyah_pool_alloc(get_order(size), GFP_KERNEL_ACCOUNT, &phys))
+		return NULL;
+	va = phys_to_virt(phys);
 	d->blocks[d->nr++] = (struct pkvm_donation) { .phys = phys, .size = size };
 	return va;
 }
 
 static void donation_free(struct pkvm_donation *b)
 {
-	if (donation_pool_on)
-		gunyah_pool_free(b->phys, get_order(b->size));
-	else
-		free_pages_exact(phys_to_virt(b->phys), b->size);
+	gunyah_pool_free(b->phys, get_order(b->size));
 }
 
 /**
@@ -228,7 +212,7 @@ void pkvm_donation_free(struct kvm *kvm, void *va, size_t size)
 
 	lockdep_assert_held(&kvm->arch.config_lock);
 	kvm->stat.protected_hyp_mem -= size;
-	if (!keep_record()) {
+	if (!donation_pool_on) {
 		free_pages_exact(va, size);
 		return;
 	}

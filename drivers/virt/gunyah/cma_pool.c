@@ -1551,8 +1551,7 @@ bool gunyah_pool_should_fail(enum gunyah_pool_fault point)
 
 /*
  * One fault-injection directory per step, e.g. gunyah_pool/fail_cma/, for
- * every pool: before the system's pool is set up, so that its setup can fail
- * too.
+ * every pool, the system's and those KUnit makes.
  */
 static int __init gunyah_pool_fault_debugfs_init(void)
 {

@@ -20,6 +20,7 @@
 #include <linux/of_fdt.h>
 #include <linux/of_reserved_mem.h>
 #include <linux/sizes.h>
+#include <linux/string.h>
 #include <linux/suspend.h>
 
 #include "cma_pool.h"
@@ -104,6 +105,40 @@ static __printf(2, 3) int __init pool_refuse(struct reserved_mem *rmem,
 }
 
 /*
+ * The name of another available /reserved-memory node with a reg that
+ * overlaps @rmem, or NULL. The core only warns of an overlap, and depending
+ * on the nodes' order one of them is not reserved as it asks (a no-map
+ * region that overlaps reserved memory is left mapped), so the pool could
+ * hand out memory another user holds.
+ */
+static const char *__init pool_overlapping_node(struct reserved_mem *rmem)
+{
+	int t_len = (dt_root_addr_cells + dt_root_size_cells) * sizeof(__be32);
+	const void *fdt = initial_boot_params;
+	const char *status;
+	phys_addr_t base, size;
+	const __be32 *reg;
+	int parent, child, len;
+
+	parent = fdt_path_offset(fdt, "/reserved-memory");
+	fdt_for_each_subnode(child, fdt, parent) {
+		status = fdt_getprop(fdt, child, "status", NULL);
+		if (child == rmem->fdt_node ||
+		    (status && strcmp(status, "okay") && strcmp(status, "ok")))
+			continue;
+		reg = of_get_flat_dt_prop(child, "reg", &len);
+		for (; reg && len >= t_len; len -= t_len) {
+			base = dt_mem_next_cell(dt_root_addr_cells, &reg);
+			size = dt_mem_next_cell(dt_root_size_cells, &reg);
+			if (size && base < rmem->base + rmem->size &&
+			    rmem->base < base + size)
+				return fdt_get_name(fdt, child, NULL);
+		}
+	}
+	return NULL;
+}
+
+/*
  * Runs while the device tree is scanned, before the page allocator exists:
  * check the node and remember the region.
  */
@@ -113,6 +148,7 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 	bool nomap = of_get_flat_dt_prop(node, "no-map", NULL);
 	bool reusable = of_get_flat_dt_prop(node, "reusable", NULL);
 	phys_addr_t min_size = GUNYAH_POOL_MIN_REGION;
+	const char *other;
 
 	if (gunyah_pool_region.name)
 		return pool_refuse(rmem, "only one pool is supported and %s is already configured",
@@ -132,6 +168,10 @@ static int __init gunyah_pool_rmem_setup(struct reserved_mem *rmem)
 				   &rmem->size, &min_size);
 	if (rmem->size >> PAGE_SHIFT > U32_MAX)
 		return pool_refuse(rmem, "size %pa is more than 2^32 pages", &rmem->size);
+	other = pool_overlapping_node(rmem);
+	if (other)
+		return pool_refuse(rmem, "the region overlaps reserved-memory node %s",
+				   other);
 
 	if (reusable) {
 		int ret;

@@ -549,6 +549,7 @@ int __init gunyah_pool_reusable_declare(struct reserved_mem *rmem,
 {
 	phys_addr_t align = max_t(phys_addr_t, CMA_MIN_ALIGNMENT_BYTES,
 				  GUNYAH_POOL_CHUNK_BYTES);
+	phys_addr_t covered = rmem->base;
 	struct memblock_region *r;
 	int ret;
 
@@ -557,11 +558,19 @@ int __init gunyah_pool_reusable_declare(struct reserved_mem *rmem,
 		       rmem->name, &rmem->base, &rmem->size, &align);
 		return -EINVAL;
 	}
+	/* CMA cannot take memory the kernel does not manage (mem=, say). */
+	for_each_mem_region(r)
+		if (r->base <= covered && covered < r->base + r->size)
+			covered = r->base + r->size;
+	if (covered < rmem->base + rmem->size) {
+		pr_err("%s: refused: reusable: the region is not all in the kernel's memory (outside RAM, or cut off by mem=)\n",
+		       rmem->name);
+		return -EINVAL;
+	}
 	/*
 	 * CMA would give the page allocator memory that is not in the linear
-	 * map. Every no-map region of the device tree is marked by now: those
-	 * with a reg before any region is set up, and a placed region is set
-	 * up after all of them.
+	 * map: no-map memory of any origin (a node of the device tree that
+	 * overlaps is refused before, whatever the nodes' order).
 	 */
 	for_each_mem_region(r) {
 		if (memblock_is_nomap(r) && r->base < rmem->base + rmem->size &&

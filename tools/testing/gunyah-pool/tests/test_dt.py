@@ -259,34 +259,47 @@ def test_placed_reusable_with_rodata_on(lane, tmp_path):
 
 
 @pytest.mark.parametrize('rodata', ['on', 'full'])
-def test_reusable_region_over_no_map_memory_is_refused(rodata, lane, tmp_path):
-    """A reusable region that overlaps no-map memory: arm64 cannot map the
-    no-map part with pages and says so, and the pool refuses the region
-    before CMA could hand the page allocator memory that is not in the
-    linear map (with rodata=full, where every page is mappable, that check
-    is all that stands in the way). The kernel boots, with the no-map part
-    still out of RAM."""
-    if lane == 'kasan-pagealloc':
-        pytest.skip('debug_pagealloc maps the whole linear map page by page')
-    # fdtoverlay reverses the overlay's nodes: the no-map one comes first
-    # in the tree, so it is marked before the pool's region is reserved
-    # (the other way round, the core refuses to mark reserved memory).
-    body = (NODE.format(addr=0x50000000, size=0x2000000, flags='reusable;') + '''
+@pytest.mark.parametrize('first', ['no-map', 'pool'])
+def test_reusable_region_over_no_map_memory_is_refused(first, rodata, lane, tmp_path):
+    """A reusable region that overlaps a no-map node, in either order: the
+    pool refuses it, naming the node, before CMA could hand the page
+    allocator memory that is not in the linear map (with rodata=full, where
+    every page is mappable, that check is all that stands in the way) or
+    memory another user holds (with the pool first, the core refuses to
+    make reserved memory no-map and leaves the other node's region mapped).
+    With the no-map node first, arm64 also says it cannot map that part
+    with pages. The kernel boots, and the region is not a CMA area."""
+    pool = NODE.format(addr=0x50000000, size=0x2000000, flags='reusable;')
+    other = '''
 		other@50000000 {
 			reg = <0x0 0x50000000 0x0 0x400000>;
 			no-map;
 		};
-''')
-    b = harness.boot(f'dt-reusable-over-no-map-{rodata}', SCRIPT, lane=lane,
+'''
+    # fdtoverlay reverses the overlay's nodes.
+    body = pool + other if first == 'no-map' else other + pool
+    b = harness.boot(f'dt-reusable-over-no-map-{first}-{rodata}', SCRIPT, lane=lane,
                      overlay=overlay(tmp_path, None, body), append=f'rodata={rodata}')
-    assert b.lines(r'^linear map: 0x0000000050000000\.\.0x00000000503fffff cannot be '
-                   r'mapped with pages: it is not mapped \(no-map\)$'), b.lines('linear map')
-    assert refused(b) == ['gunyah-pool@50000000: refused: reusable: the region overlaps '
-                          'no-map memory at 0x0000000050000000']
+    arm64 = b.lines(r'^linear map: 0x0000000050000000\.\.0x00000000503fffff cannot be '
+                    r'mapped with pages: it is not mapped \(no-map\)$')
+    assert bool(arm64) == (first == 'no-map'), b.lines('linear map|reserved mem')
+    assert refused(b) == ['gunyah-pool@50000000: refused: the region overlaps '
+                          'reserved-memory node other@50000000']
     assert b.kv['sysfs'] == 'absent' and b.kv['cmatotal'] == '0'
-    for line in b.dumps['iomem']:
-        rng, _, name = line.strip().partition(' : ')
-        lo, hi = (int(x, 16) for x in rng.split('-'))
-        if name == 'System RAM':
-            assert not lo <= 0x50000000 <= hi and not lo <= 0x503fffff <= hi, line
+    if first == 'no-map':
+        for line in b.dumps['iomem']:
+            rng, _, name = line.strip().partition(' : ')
+            lo, hi = (int(x, 16) for x in rng.split('-'))
+            if name == 'System RAM':
+                assert not lo <= 0x50000000 <= hi and not lo <= 0x503fffff <= hi, line
 
+
+def test_reusable_region_outside_memory_is_refused(lane, tmp_path):
+    """mem=256M leaves the reusable region (at 0x50000000) outside the
+    memory the kernel manages: the pool refuses it before CMA is asked to
+    take it (CMA would WARN and then oops at its activation)."""
+    b = harness.boot('dt-reusable-outside-memory', SCRIPT, lane=lane,
+                     overlay='qemu-virt-gunyah-pool-reusable.dtso', append='mem=256M')
+    assert refused(b) == ['gunyah-pool@50000000: refused: reusable: the region is not '
+                          'all in the kernel\'s memory (outside RAM, or cut off by mem=)']
+    assert b.kv['sysfs'] == 'absent' and b.kv['cmatotal'] == '0'
