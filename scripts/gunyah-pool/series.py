@@ -96,7 +96,9 @@ adds that mode.
 The core (cma_pool.c) is an allocator over the memory a backing gives it
 with gunyah_pool_add_range(); it asks the backing, through a small ops
 structure, to grow when short and to rebalance at the watermarks, and
-knows nothing of where the memory comes from. Device-tree setup and the
+knows nothing of where the memory comes from. What bounds it
+(reservations, the tunables, the hibernation decision) is in
+cma_pool_limits.c, which only calls the core. Device-tree setup and the
 no-map backing are in cma_pool_of.c. genalloc finds naturally aligned
 blocks of order 0 to 10; the pool keeps its own books: a bitmap of the
 pages it holds and, for each block handed out, a mark in the struct page
@@ -110,8 +112,8 @@ a driver refuse a VM at creation instead of failing at a stage-2 fault;
 they are checked against max_size * overcommit_ratio / 100. The API is
 exported in the GUNYAH namespace.''',
         'files': ['include/linux/gunyah_pool.h', G + 'Kconfig', G + 'Makefile',
-                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_of.c',
-                  G + 'cma_pool_trace.h'],
+                  G + 'cma_pool.c', G + 'cma_pool.h', G + 'cma_pool_limits.c',
+                  G + 'cma_pool_of.c', G + 'cma_pool_trace.h'],
         'patches': ['0001-virt-gunyah-hook-up-the-donation-pool.patch',
                     '0003-MAINTAINERS-add-an-entry-for-the-Gunyah-donation-pool.patch'],
     },
@@ -227,15 +229,19 @@ fail-nth sweep fails each fault point of each step in turn: with
 CONFIG_GUNYAH_POOL_FAULT_INJECTION every step of the pool that can fail
 (zeroing a block; taking a chunk from CMA, unmapping it, mapping it
 again) has a fault point, also driven through
-/sys/kernel/debug/gunyah_pool/fail_*/. The validator checks the books
-after every phase.''',
-        'files': [G + 'cma_pool_test.c'],
+/sys/kernel/debug/gunyah_pool/fail_*/. The validator
+(cma_pool_validate.c, built only for what tests the pool) checks the
+books after every phase.''',
+        'files': [G + 'cma_pool_test.c', G + 'cma_pool_validate.c',
+                  G + 'cma_pool_fault.c'],
         'adds': {G + 'Kconfig': [r'\nconfig GUNYAH_POOL_FAULT_INJECTION\n.*?(?=\nconfig GUNYAH_POOL_KUNIT_TEST\n)',
                                  r'\nconfig GUNYAH_POOL_KUNIT_TEST\n.*'],
-                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'],
-                 G + 'cma_pool.c': [r'#include <linux/debugfs\.h>\n',
-                                    r'\n#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION\n'
-                                    r'static struct fault_attr.*?#endif\n']},
+                 G + 'Makefile': [r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_FAULT_INJECTION\)[^\n]*\n',
+                              r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_VALIDATE\)[^\n]*\n',
+                              r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'],
+                 G + 'cma_pool.h': [r'/\* The validator and read-outs .*?\n\n'],
+                 G + 'cma_pool.c': [(r' and cma_pool_validate\.c checks its books for the tests; the core calls\n \* neither\.',
+                                     '; the core\n * does not call it.')]},
         'patches': [],
     },    {
         'subject': 'KVM: arm64: pkvm: donate VM memory from the Gunyah donation pool',

@@ -26,6 +26,9 @@
  * rebalance when free memory crosses a watermark. Device-tree setup
  * (cma_pool_of.c) picks the backing: a ``no-map`` region, held whole from
  * boot, or a ``reusable`` one, a CMA area (cma_pool_reusable.c).
+ * cma_pool_limits.c bounds the pool (reservations, tunables, hibernation)
+ * and cma_pool_validate.c checks its books for the tests; the core calls
+ * neither.
  *
  * Allocator: genalloc over the whole region with one bit per page, asked for
  * naturally aligned blocks, behind per-CPU caches of small free blocks (see
@@ -42,32 +45,24 @@
  * allocation and free on a cache line of its own, so it, its peak and the
  * low-watermark crossings are exact without any lock; @taken is what
  * genalloc has handed out (@used plus the caches) and is capped by
- * @max_size. Reservations
- * (gunyah_pool_reserve()) are promises, not pages: they raise @committed,
- * which may not pass max_size * overcommit_ratio / 100, so that a VM is
- * refused when it is created rather than at a stage-2 fault.
+ * @max_size. Reservations (gunyah_pool_reserve()) are promises, not pages.
  *
  * Locking: the pool's spinlock, taken with interrupts off because callers may
  * allocate in atomic context, covers genalloc, @present, @taken, @size,
- * @committed and the tunables; a seqcount lets readers see @size,
- * @committed and the tunables together without it. Each CPU's cache has its own lock, which nests
- * outside the pool's. Readers take no lock a caller waits for and change
- * nothing. The system's pool is set up once at subsys_initcall and never
- * torn down; callers find it through gunyah_pool_get(), NULL until then.
+ * @committed and the tunables; a seqcount lets readers see them together
+ * without it. Each CPU's cache has its own lock, which nests outside the
+ * pool's. Readers take no lock a caller waits for and change nothing.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
-#include <linux/debugfs.h>
-#include <linux/fault-inject.h>
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
 #include <linux/gunyah_pool.h>
 #include <linux/init.h>
 #include <linux/log2.h>
-#include <linux/math64.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
@@ -105,17 +100,6 @@ static inline phys_addr_t pool_phys(const struct gunyah_pool *pool,
 	return pool->base + PFN_PHYS(pgoff);
 }
 
-static inline unsigned long pool_pages(const struct gunyah_pool *pool)
-{
-	return pool->capacity >> PAGE_SHIFT;
-}
-
-static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
-{
-	/* max_size is at most 2^32 pages (2^48 bytes) and ratio at most 1000. */
-	return div_u64(max_size * ratio, 100);
-}
-
 /**
  * DOC: Handed-out blocks
  *
@@ -138,42 +122,6 @@ static u64 pool_commit_limit(u64 max_size, unsigned int ratio)
  * working on another block writes: unlike a shared bitmap, which put the
  * blocks of every CPU's cache in a few words.
  */
-#define POOL_MARK_ORDER	GENMASK(3, 0)
-
-static inline unsigned long *pool_mark(const struct gunyah_pool *pool,
-				       unsigned long pgoff)
-{
-	return &pfn_to_page(PHYS_PFN(pool->base) + pgoff)->private;
-}
-
-static inline unsigned long pool_mark_of(const struct gunyah_pool *pool,
-					 unsigned int order)
-{
-	BUILD_BUG_ON(GUNYAH_POOL_MAX_ORDER + 1 > POOL_MARK_ORDER ||
-		     __alignof__(struct gunyah_pool) <= POOL_MARK_ORDER);
-	return (unsigned long)pool | (order + 1);
-}
-
-/* The order plus one of the block of @pool at @pgoff; 0 if none starts there. */
-static inline unsigned int pool_marked(const struct gunyah_pool *pool,
-				       unsigned long pgoff)
-{
-	unsigned long mark = READ_ONCE(*pool_mark(pool, pgoff));
-
-	return (mark & ~POOL_MARK_ORDER) == (unsigned long)pool ?
-	       mark & POOL_MARK_ORDER : 0;
-}
-
-/* The first page of the order-@order block that holds page @pgoff. */
-static inline unsigned long pool_block_start(const struct gunyah_pool *pool,
-					     unsigned long pgoff,
-					     unsigned int order)
-{
-	unsigned long pfn0 = PHYS_PFN(pool->base);
-
-	return ALIGN_DOWN(pfn0 + pgoff, 1UL << order) - pfn0;
-}
-
 static inline unsigned int pool_pcp_high(unsigned int order)
 {
 	return max(GUNYAH_POOL_PCP_SLOTS >> order, 2);
@@ -209,7 +157,7 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	    base + size + POOL_GP_BIAS < base)
 		return -EINVAL;
 	/* Marks keep the order in the low bits of the pool's address. */
-	if (WARN_ON(!IS_ALIGNED((unsigned long)pool, POOL_MARK_ORDER + 1)))
+	if (WARN_ON(!IS_ALIGNED((unsigned long)pool, GUNYAH_POOL_MARK_ORDER + 1)))
 		return -EINVAL;
 
 	pool->name = name;
@@ -233,7 +181,7 @@ int gunyah_pool_init(struct gunyah_pool *pool, const char *name,
 	}
 
 	ret = -ENOMEM;
-	pool->present = bitmap_zalloc(pool_pages(pool), GFP_KERNEL);
+	pool->present = bitmap_zalloc(gunyah_pool_nr_pages(pool), GFP_KERNEL);
 	if (!pool->present)
 		goto err_free_all;
 
@@ -258,31 +206,6 @@ err_destroy_genpool:
 	return ret;
 }
 
-/* The kinds of misuse a pool warns about, once each: see pool_warn(). */
-enum pool_misuse {
-	POOL_MISUSE_DESTROY,
-	POOL_MISUSE_ZERO_ATOMIC,
-	POOL_MISUSE_FREE,
-	POOL_MISUSE_UNRESERVE,
-};
-
-/*
- * Refuse misuse of @pool if @cond, warning once per pool and kind: once in
- * a system with its one pool, as WARN_ONCE() would, and once in each pool a
- * test makes, so that each expected warning can be told from another. The
- * refusals themselves are counted every time (stats/invalid_free, ...).
- * Evaluates to !!@cond.
- */
-#define pool_warn(pool, misuse, cond, fmt, ...)				\
-({									\
-	bool __pw_cond = !!(cond);					\
-									\
-	if (unlikely(__pw_cond) &&					\
-	    !test_and_set_bit(misuse, &(pool)->warned))			\
-		WARN(1, fmt, ##__VA_ARGS__);				\
-	__pw_cond;							\
-})
-
 /**
  * gunyah_pool_destroy() - tear down a pool set up by gunyah_pool_init()
  * @pool:	pool with nothing handed out
@@ -301,13 +224,13 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 	might_sleep();
 
 	gunyah_pool_drain(pool);
-	if (pool_warn(pool, POOL_MISUSE_DESTROY,
-		      atomic64_read(&pool->used) || pool->taken,
-		      "%s: cannot destroy with %lld bytes in use\n", pool->name,
-		      atomic64_read(&pool->used)))
+	if (gunyah_pool_warn(pool, GUNYAH_POOL_MISUSE_DESTROY,
+			     atomic64_read(&pool->used) || pool->taken,
+			     "%s: cannot destroy with %lld bytes in use\n",
+			     pool->name, atomic64_read(&pool->used)))
 		return;
 	/* genalloc wants every page free: give it the pages not held. */
-	for_each_clear_bitrange(start, end, pool->present, pool_pages(pool))
+	for_each_clear_bitrange(start, end, pool->present, gunyah_pool_nr_pages(pool))
 		gen_pool_free(pool->gp, pool_phys(pool, start) + POOL_GP_BIAS,
 			      PFN_PHYS(end - start));
 	gen_pool_destroy(pool->gp);
@@ -321,27 +244,6 @@ void gunyah_pool_destroy(struct gunyah_pool *pool)
 /* ---- The books ---- */
 
 /*
- * What the pool may still hand out: what it holds, up to max_size_bytes
- * (which a reusable pool may briefly exceed after it was lowered), less what
- * callers hold.
- */
-static u64 pool_free_of(u64 size, u64 max_size, s64 used)
-{
-	size = min(size, max_size);
-	return used < 0 || size > used ? size - used : 0;
-}
-
-/* Raise the peak to @used if it is below. */
-static void pool_raise_peak(struct gunyah_pool *pool, s64 used)
-{
-	s64 peak = atomic64_read(&pool->peak_used);
-
-	while (used > peak &&
-	       !atomic64_try_cmpxchg_relaxed(&pool->peak_used, &peak, used))
-		;
-}
-
-/*
  * A block of @order at @pgoff goes to a caller: mark it, count it. Under a
  * cache's lock or the pool's. Returns whether free memory fell below the low
  * watermark with it.
@@ -353,16 +255,16 @@ static bool pool_hand_out(struct gunyah_pool *pool, unsigned long pgoff,
 	u64 size = READ_ONCE(pool->size), max_size = READ_ONCE(pool->max_size);
 	s64 used;
 
-	WRITE_ONCE(*pool_mark(pool, pgoff), pool_mark_of(pool, order));
+	WRITE_ONCE(*gunyah_pool_mark(pool, pgoff), gunyah_pool_mark_of(pool, order));
 	/*
 	 * Relaxed: @used is only compared, and the lock held orders the mark
 	 * and the block's slot.
 	 */
 	used = atomic64_add_return_relaxed(bytes, &pool->used);
-	pool_raise_peak(pool, used);
+	gunyah_pool_raise_peak(pool, used);
 	/* One atomic step: each crossing is seen by exactly one caller. */
-	return pool_free_of(size, max_size, used - bytes) >= low &&
-	       pool_free_of(size, max_size, used) < low;
+	return gunyah_pool_free_of(size, max_size, used - bytes) >= low &&
+	       gunyah_pool_free_of(size, max_size, used) < low;
 }
 
 /*
@@ -380,8 +282,8 @@ static bool pool_give_back(struct gunyah_pool *pool, unsigned int order)
 	    check_add_overflow(READ_ONCE(pool->high_wmark), pool->ops->granule,
 			       &drain))
 		return false;
-	return pool_free_of(size, max_size, used + bytes) < drain &&
-	       pool_free_of(size, max_size, used) >= drain;
+	return gunyah_pool_free_of(size, max_size, used + bytes) < drain &&
+	       gunyah_pool_free_of(size, max_size, used) >= drain;
 }
 
 /* Take a block of @order from genalloc, within max_size_bytes. */
@@ -428,11 +330,11 @@ static void pool_put(struct gunyah_pool *pool, unsigned long pgoff,
  *
  * - A cache is protected by its own spinlock and by nothing else. Whoever
  *   holds it may push, pop, refill from and spill to the allocator.
- * - An allocation or free takes the cache of the CPU it runs on with
- *   spin_trylock() and falls back to the pool's lock when that fails, so a
- *   task or interrupt never waits for a cache's lock on its own CPU; a task
- *   that migrates after picking the cache still holds the lock of the cache
- *   it uses. Interrupts stay on.
+ * - An allocation or free pins itself to its CPU (preemption off, as
+ *   pcpu_spin_trylock() does), takes that CPU's cache with spin_trylock()
+ *   and falls back to the pool's lock when that fails, so a task or
+ *   interrupt never waits for a cache's lock on its own CPU, and a task
+ *   uses the cache of the CPU it runs on. Interrupts stay on.
  * - A remote drain (to shrink, to validate, to find memory for an
  *   allocation that may sleep) takes each cache's lock with spin_lock(),
  *   from a context that may sleep, so never over a holder on its own CPU;
@@ -451,10 +353,22 @@ static void pool_put(struct gunyah_pool *pool, unsigned long pgoff,
  * @pcp_off under the pool's lock before it takes each cache's lock to drain
  * it, so a holder that comes after the drain sees it set.
  */
-static inline bool pool_pcp_on(struct gunyah_pool *pool)
+static inline bool pool_pcp_enabled(struct gunyah_pool *pool)
 {
 	return likely(!READ_ONCE(pool->pcp_off));
 }
+
+/*
+ * What a caller of pool_get() or pool_release() asks for (@count) and learns
+ * (the rest).
+ */
+struct pool_op {
+	bool count;	/* count the event in the cache if it serves it */
+	bool counted;	/* it did */
+	bool over_max;	/* max_size_bytes is what stopped an allocation */
+	bool crossed;	/* free memory fell below the low watermark */
+	bool too_much;	/* free memory rose to where the backing may shrink */
+};
 
 /* Give back all but @keep blocks of @order from a locked cache. */
 static void pool_pcp_spill(struct gunyah_pool *pool,
@@ -549,18 +463,18 @@ static bool pool_drain(struct gunyah_pool *pool, bool wait)
 }
 
 /*
- * Switch the caches off and empty them: until pool_pcp_on_again(), every
+ * Switch the caches off and empty them: until gunyah_pool_pcp_on(), every
  * allocation and free takes the pool's lock, and taken is exactly used.
  * Nests. Process context.
  */
-static void pool_pcp_off(struct gunyah_pool *pool)
+void gunyah_pool_pcp_off(struct gunyah_pool *pool)
 {
 	scoped_guard(spinlock_irqsave, &pool->lock)
 		WRITE_ONCE(pool->pcp_off, pool->pcp_off + 1);
 	pool_drain(pool, true);
 }
 
-static void pool_pcp_on_again(struct gunyah_pool *pool)
+void gunyah_pool_pcp_on(struct gunyah_pool *pool)
 {
 	scoped_guard(spinlock_irqsave, &pool->lock)
 		WRITE_ONCE(pool->pcp_off, pool->pcp_off - 1);
@@ -708,7 +622,7 @@ out:
 	return ret;
 }
 
-static void pool_notify_low(struct gunyah_pool *pool)
+void gunyah_pool_notify_low(struct gunyah_pool *pool)
 {
 	struct gunyah_pool_usage u;
 
@@ -721,126 +635,57 @@ static void pool_notify_low(struct gunyah_pool *pool)
 		pool->ops->kick(pool);
 }
 
-/*
- * Take a block of @order for a caller: from this CPU's cache when it can,
- * refilling it from the allocator, else from the allocator under the pool's
- * lock. Sets *@over_max when max_size_bytes is what stopped it, and
- * *@counted when @count asked to count it and the cache did.
- */
-static unsigned long pool_get(struct gunyah_pool *pool, unsigned int order,
-			      bool count, bool *counted, bool *over_max,
-			      bool *crossed)
+/* A block of @order for a caller from a locked cache, refilled if empty. */
+static unsigned long pool_uncache_block(struct gunyah_pool *pool,
+					struct gunyah_pool_pcp *pcp,
+					unsigned int order, struct pool_op *op)
+	__must_hold(&pcp->lock)
 {
-	struct gunyah_pool_pcp *pcp = raw_cpu_ptr(pool->pcp);
-	unsigned long pgoff = POOL_NONE, flags;
+	unsigned long pgoff;
 
-	/* Whatever CPU runs this now, the cache is safe under its lock. */
-	if (order < GUNYAH_POOL_PCP_ORDERS && spin_trylock(&pcp->lock)) {
-		if (pool_pcp_on(pool)) {
-			if (!pcp->count[order])
-				pool_pcp_refill(pool, pcp, order, over_max);
-			if (pcp->count[order]) {
-				pgoff = pcp->slot[order][--pcp->count[order]];
-				*crossed = pool_hand_out(pool, pgoff, order);
-				if (count)
-					WRITE_ONCE(pcp->nr_alloc, pcp->nr_alloc + 1);
-				*counted = count;
-			}
-			spin_unlock(&pcp->lock);
-			return pgoff;
-		}
-		spin_unlock(&pcp->lock);
-	}
-
-	spin_lock_irqsave(&pool->lock, flags);
-	pgoff = pool_take(pool, order, over_max);
-	if (pgoff != POOL_NONE)
-		*crossed = pool_hand_out(pool, pgoff, order);
-	spin_unlock_irqrestore(&pool->lock, flags);
+	if (!pcp->count[order])
+		pool_pcp_refill(pool, pcp, order, &op->over_max);
+	if (!pcp->count[order])
+		return POOL_NONE;
+	pgoff = pcp->slot[order][--pcp->count[order]];
+	op->crossed = pool_hand_out(pool, pgoff, order);
+	if (op->count)
+		WRITE_ONCE(pcp->nr_alloc, pcp->nr_alloc + 1);
+	op->counted = op->count;
 	return pgoff;
 }
 
-static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
-				unsigned int order, bool count, bool *counted,
-				bool *too_much);
-
-/**
- * gunyah_pool_block_alloc() - take a naturally aligned block from a pool
- * @pool:	the pool
- * @order:	log2 of the number of pages
- * @gfp:	allocation flags; see gunyah_pool_alloc()
- * @phys:	set to the block's physical address on success
- *
- * Context: any context if @gfp does not allow blocking, else may sleep.
- * Return: 0, -EINVAL for a bad @order or flags, or -ENOMEM.
+/*
+ * Take a block of @order for a caller: from this CPU's cache when it can,
+ * refilling it from the allocator, else from the allocator under the pool's
+ * lock.
  */
-int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
-			    gfp_t gfp, phys_addr_t *phys)
+static unsigned long pool_get(struct gunyah_pool *pool, unsigned int order,
+			      struct pool_op *op)
 {
-	bool zero = gfp & __GFP_ZERO, may_sleep = gfpflags_allow_blocking(gfp);
-	bool account = gfp & __GFP_ACCOUNT, late = zero || account;
-	bool over_max = false, crossed = false, counted = false, too_much;
-	unsigned long pgoff;
-	phys_addr_t block = 0;
-	int ret = 0;
+	struct gunyah_pool_pcp *pcp;
+	unsigned long pgoff = POOL_NONE, flags;
 
-	might_sleep_if(may_sleep);
-
-	/* Refusals are traced too, as every allocation is. */
-	if (order > GUNYAH_POOL_MAX_ORDER ||
-	    pool_warn(pool, POOL_MISUSE_ZERO_ATOMIC, zero && !may_sleep,
-		      "%s: __GFP_ZERO needs a gfp mask that may sleep\n",
-		      pool->name)) {
-		ret = -EINVAL;
-		goto out;
+	if (order < GUNYAH_POOL_PCP_ORDERS) {
+		/* Pinned while it picks and locks the cache: see "Per-CPU caches". */
+		guard(preempt)();
+		pcp = this_cpu_ptr(pool->pcp);
+		if (spin_trylock(&pcp->lock)) {
+			if (pool_pcp_enabled(pool)) {
+				pgoff = pool_uncache_block(pool, pcp, order, op);
+				spin_unlock(&pcp->lock);
+				return pgoff;
+			}
+			spin_unlock(&pcp->lock);
+		}
 	}
 
-	/* A block to be zeroed or charged is counted once it is. */
-	pgoff = pool_get(pool, order, !late, &counted, &over_max, &crossed);
-	/* What is short may sit in the caches. */
-	if (pgoff == POOL_NONE && pool_drain(pool, may_sleep)) {
-		over_max = false;
-		pgoff = pool_get(pool, order, !late, &counted, &over_max, &crossed);
-	}
-	/* A backing that can grow is asked to, within max_size_bytes. */
-	while (pgoff == POOL_NONE && !over_max && pool->ops->grow &&
-	       !pool->ops->grow(pool, gfp))
-		pgoff = pool_get(pool, order, !late, &counted, &over_max, &crossed);
-
-	if (pgoff == POOL_NONE) {
-		ret = -ENOMEM;
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
-		goto out;
-	}
-	block = pool_phys(pool, pgoff);
-	if (crossed)
-		pool_notify_low(pool);
-	if (zero)
-		ret = pool_zero_block(block, order, gfp);
-	/*
-	 * Charged as the page allocator charges a page it hands out with
-	 * __GFP_ACCOUNT: to the current task's memory cgroup, through the
-	 * block's first page, until pool_release() uncharges it.
-	 */
-	if (!ret && account &&
-	    memcg_kmem_charge_page(phys_to_page(block), gfp, order))
-		ret = -ENOMEM;
-	if (ret) {
-		/* Undone, not freed: it was never handed out. */
-		too_much = false;
-		pool_release(pool, block, order, false, &counted, &too_much);
-		if (too_much)
-			pool->ops->kick(pool);
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
-		block = 0;
-		goto out;
-	}
-	if (!counted)
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
-	*phys = block;
-out:
-	trace_gunyah_pool_alloc(order, gfp, block, ret);
-	return ret;
+	spin_lock_irqsave(&pool->lock, flags);
+	pgoff = pool_take(pool, order, &op->over_max);
+	if (pgoff != POOL_NONE)
+		op->crossed = pool_hand_out(pool, pgoff, order);
+	spin_unlock_irqrestore(&pool->lock, flags);
+	return pgoff;
 }
 
 /*
@@ -855,13 +700,14 @@ static int pool_block_overlap(struct gunyah_pool *pool, unsigned long pgoff,
 	unsigned int o, mark;
 
 	for (o = order + 1; o <= GUNYAH_POOL_MAX_ORDER; o++) {
-		head = pool_block_start(pool, pgoff, o);
+		head = gunyah_pool_block_start(pool, pgoff, o);
 		/* A block starting before the region wraps head around. */
-		if (head < pool_pages(pool) && pool_marked(pool, head) == o + 1)
+		if (head < gunyah_pool_nr_pages(pool) &&
+		    gunyah_pool_marked(pool, head) == o + 1)
 			return 1;
 	}
 	for (i = 0; i < 1UL << order; i++) {
-		mark = pool_marked(pool, pgoff + i);
+		mark = gunyah_pool_marked(pool, pgoff + i);
 		if (mark && mark < order + 1)
 			return -1;
 	}
@@ -892,6 +738,22 @@ static const char *pool_why_refused(struct gunyah_pool *pool,
 	}
 }
 
+/* A freed block of @order, its mark cleared, goes into a locked cache. */
+static void pool_cache_block(struct gunyah_pool *pool,
+			     struct gunyah_pool_pcp *pcp, unsigned long pgoff,
+			     unsigned int order, struct pool_op *op)
+	__must_hold(&pcp->lock)
+{
+	pool_uncharge(pool, pgoff, order);
+	op->too_much = pool_give_back(pool, order);
+	if (pcp->count[order] == pool_pcp_high(order))
+		pool_pcp_spill(pool, pcp, order, pool_pcp_high(order) / 2);
+	pcp->slot[order][pcp->count[order]++] = pgoff;
+	if (op->count)
+		WRITE_ONCE(pcp->nr_free, pcp->nr_free + 1);
+	op->counted = op->count;
+}
+
 /*
  * Take a block back from a caller: into this CPU's cache when it can, else
  * to the allocator. The block must be handed out with this order: its mark
@@ -899,52 +761,126 @@ static const char *pool_why_refused(struct gunyah_pool *pool,
  * anything else happens. Returns why it was refused, or NULL.
  */
 static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
-				unsigned int order, bool count, bool *counted,
-				bool *too_much)
+				unsigned int order, struct pool_op *op)
 {
 	unsigned long pgoff = pool_pgoff(pool, phys), flags, *mark, want;
-	struct gunyah_pool_pcp *pcp = raw_cpu_ptr(pool->pcp);
+	struct gunyah_pool_pcp *pcp;
 	bool ok;
 
 	if (order > GUNYAH_POOL_MAX_ORDER)
 		return "bad order";
 	if (phys < pool->base || phys - pool->base >= pool->capacity ||
-	    (1UL << order) > pool_pages(pool) - pgoff)
+	    (1UL << order) > gunyah_pool_nr_pages(pool) - pgoff)
 		return "not from this pool";
 	if (!IS_ALIGNED(phys, PAGE_SIZE << order))
 		return "misaligned for its order";
-	mark = pool_mark(pool, pgoff);
-	want = pool_mark_of(pool, order);
+	mark = gunyah_pool_mark(pool, pgoff);
+	want = gunyah_pool_mark_of(pool, order);
 
-	if (order < GUNYAH_POOL_PCP_ORDERS && spin_trylock(&pcp->lock)) {
-		if (pool_pcp_on(pool)) {
-			ok = cmpxchg_relaxed(mark, want, 0) == want;
-			if (ok) {
-				pool_uncharge(pool, pgoff, order);
-				*too_much = pool_give_back(pool, order);
-				if (pcp->count[order] == pool_pcp_high(order))
-					pool_pcp_spill(pool, pcp, order,
-						       pool_pcp_high(order) / 2);
-				pcp->slot[order][pcp->count[order]++] = pgoff;
-				if (count)
-					WRITE_ONCE(pcp->nr_free, pcp->nr_free + 1);
-				*counted = count;
+	if (order < GUNYAH_POOL_PCP_ORDERS) {
+		guard(preempt)();
+		pcp = this_cpu_ptr(pool->pcp);
+		if (spin_trylock(&pcp->lock)) {
+			if (pool_pcp_enabled(pool)) {
+				ok = cmpxchg_relaxed(mark, want, 0) == want;
+				if (ok)
+					pool_cache_block(pool, pcp, pgoff, order, op);
+				spin_unlock(&pcp->lock);
+				return ok ? NULL : pool_why_refused(pool, pgoff, order);
 			}
 			spin_unlock(&pcp->lock);
-			return ok ? NULL : pool_why_refused(pool, pgoff, order);
 		}
-		spin_unlock(&pcp->lock);
 	}
 
 	spin_lock_irqsave(&pool->lock, flags);
 	ok = cmpxchg_relaxed(mark, want, 0) == want;
 	if (ok) {
 		pool_uncharge(pool, pgoff, order);
-		*too_much = pool_give_back(pool, order);
+		op->too_much = pool_give_back(pool, order);
 		pool_put(pool, pgoff, order);
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 	return ok ? NULL : pool_why_refused(pool, pgoff, order);
+}
+
+/**
+ * gunyah_pool_block_alloc() - take a naturally aligned block from a pool
+ * @pool:	the pool
+ * @order:	log2 of the number of pages
+ * @gfp:	allocation flags; see gunyah_pool_alloc()
+ * @phys:	set to the block's physical address on success
+ *
+ * Context: any context if @gfp does not allow blocking, else may sleep.
+ * Return: 0, -EINVAL for a bad @order or flags, or -ENOMEM.
+ */
+int gunyah_pool_block_alloc(struct gunyah_pool *pool, unsigned int order,
+			    gfp_t gfp, phys_addr_t *phys)
+{
+	bool zero = gfp & __GFP_ZERO, may_sleep = gfpflags_allow_blocking(gfp);
+	bool account = gfp & __GFP_ACCOUNT;
+	/* A block to be zeroed or charged is counted once it is. */
+	struct pool_op op = { .count = !zero && !account };
+	unsigned long pgoff;
+	phys_addr_t block = 0;
+	int ret = 0;
+
+	might_sleep_if(may_sleep);
+
+	/* Refusals are traced too, as every allocation is. */
+	if (order > GUNYAH_POOL_MAX_ORDER ||
+	    gunyah_pool_warn(pool, GUNYAH_POOL_MISUSE_ZERO_ATOMIC,
+			     zero && !may_sleep,
+			     "%s: __GFP_ZERO needs a gfp mask that may sleep\n",
+			     pool->name)) {
+		ret = -EINVAL;
+		goto out;
+	}
+
+	pgoff = pool_get(pool, order, &op);
+	/* What is short may sit in the caches. */
+	if (pgoff == POOL_NONE && pool_drain(pool, may_sleep)) {
+		op.over_max = false;
+		pgoff = pool_get(pool, order, &op);
+	}
+	/* A backing that can grow is asked to, within max_size_bytes. */
+	while (pgoff == POOL_NONE && !op.over_max && pool->ops->grow &&
+	       !pool->ops->grow(pool, gfp))
+		pgoff = pool_get(pool, order, &op);
+
+	if (pgoff == POOL_NONE) {
+		ret = -ENOMEM;
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
+		goto out;
+	}
+	block = pool_phys(pool, pgoff);
+	if (op.crossed)
+		gunyah_pool_notify_low(pool);
+	if (zero)
+		ret = pool_zero_block(block, order, gfp);
+	/*
+	 * Charged as the page allocator charges a page it hands out with
+	 * __GFP_ACCOUNT: to the current task's memory cgroup, through the
+	 * block's first page, until pool_release() uncharges it.
+	 */
+	if (!ret && account &&
+	    memcg_kmem_charge_page(phys_to_page(block), gfp, order))
+		ret = -ENOMEM;
+	if (ret) {
+		/* Undone, not freed: it was never handed out. */
+		op = (struct pool_op) { };
+		pool_release(pool, block, order, &op);
+		if (op.too_much)
+			pool->ops->kick(pool);
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_FAIL);
+		block = 0;
+		goto out;
+	}
+	if (!op.counted)
+		gunyah_pool_count(pool, GUNYAH_POOL_STAT_ALLOC_SUCCESS);
+	*phys = block;
+out:
+	trace_gunyah_pool_alloc(order, gfp, block, ret);
+	return ret;
 }
 
 /**
@@ -963,283 +899,23 @@ static const char *pool_release(struct gunyah_pool *pool, phys_addr_t phys,
 int gunyah_pool_block_free(struct gunyah_pool *pool, phys_addr_t phys,
 			   unsigned int order)
 {
-	bool too_much = false, counted = false;
-	const char *why = pool_release(pool, phys, order, true, &counted,
-				       &too_much);
+	struct pool_op op = { .count = true };
+	const char *why = pool_release(pool, phys, order, &op);
 
 	if (why) {
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_INVALID_FREE);
-		pool_warn(pool, POOL_MISUSE_FREE, true,
-			  "%s: refused to free %pa order %u: %s\n",
-			  pool->name, &phys, order, why);
+		gunyah_pool_warn(pool, GUNYAH_POOL_MISUSE_FREE, true,
+				 "%s: refused to free %pa order %u: %s\n",
+				 pool->name, &phys, order, why);
 		trace_gunyah_pool_free(phys, order, -EINVAL);
 		return -EINVAL;
 	}
-	if (!counted)
+	if (!op.counted)
 		gunyah_pool_count(pool, GUNYAH_POOL_STAT_FREE);
-	if (too_much)
+	if (op.too_much)
 		pool->ops->kick(pool);	/* set only with a kick: see pool_give_back() */
 	trace_gunyah_pool_free(phys, order, 0);
 	return 0;
-}
-
-/* ---- Reservations and tunables ---- */
-
-/**
- * gunyah_pool_commit() - promise memory ahead of use
- * @pool:	the pool
- * @bytes:	bytes to add to the pool's commitments
- *
- * Context: any context.
- * Return: 0, or -ENOMEM if the commitment would pass the commit limit.
- */
-int gunyah_pool_commit(struct gunyah_pool *pool, size_t bytes)
-{
-	u64 committed = 0;
-	int ret = -ENOMEM;
-
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		u64 limit = pool_commit_limit(pool->max_size,
-					      pool->overcommit_ratio);
-
-		if (check_add_overflow(pool->committed, (u64)bytes, &committed) ||
-		    committed > limit) {
-			committed = pool->committed;
-			break;
-		}
-		write_seqcount_begin(&pool->seq);
-		pool->committed = committed;
-		write_seqcount_end(&pool->seq);
-		ret = 0;
-	}
-
-	if (ret)
-		gunyah_pool_count(pool, GUNYAH_POOL_STAT_RESERVE_FAIL);
-	trace_gunyah_pool_reserve(bytes, committed, ret);
-	return ret;
-}
-
-/**
- * gunyah_pool_uncommit() - withdraw a promise made by gunyah_pool_commit()
- * @pool:	the pool
- * @bytes:	bytes to withdraw
- *
- * Withdrawing more than is committed is refused (with a warning the first
- * time).
- *
- * Context: any context.
- * Return: 0, or -EINVAL if refused.
- */
-int gunyah_pool_uncommit(struct gunyah_pool *pool, size_t bytes)
-{
-	u64 committed;
-	int ret = -EINVAL;
-
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		committed = pool->committed;
-		if (bytes > committed)
-			break;
-		committed -= bytes;
-		write_seqcount_begin(&pool->seq);
-		pool->committed = committed;
-		write_seqcount_end(&pool->seq);
-		ret = 0;
-	}
-
-	pool_warn(pool, POOL_MISUSE_UNRESERVE, ret,
-		  "%s: refused to unreserve %zu bytes, only %llu reserved\n",
-		  pool->name, bytes, committed);
-	trace_gunyah_pool_unreserve(bytes, committed, ret);
-	return ret;
-}
-
-/**
- * gunyah_pool_set_tunable() - check and apply one tunable in one step
- * @pool:	the pool
- * @which:	the tunable
- * @val:	its new value, in bytes or (overcommit_ratio) percent
- *
- * The new value is checked against every invariant together with the other
- * tunables and the pool's state, under the pool's lock, and applied only if
- * all hold; otherwise nothing changes. Sizes and watermarks are bounded by
- * the capacity, so no sum of them with a backing's granule can overflow.
- * A new max_size_bytes is checked with the caches off and empty, so the
- * pool never hands out more than it says; the backing is then told to
- * rebalance in the background.
- *
- * Context: process context, may sleep.
- * Return: 0; -EINVAL for a value that breaks an invariant (not page aligned,
- * above the capacity, min > max, low > high, ratio out of range, peak other
- * than 0); -EBUSY for a legal value the pool's state forbids now (max below
- * what is in use, or a commit limit below what is committed).
- */
-int gunyah_pool_set_tunable(struct gunyah_pool *pool,
-			    enum gunyah_pool_tunable which, u64 val)
-{
-	u64 min_size, max_size, low, high, free_before, free_after;
-	bool crossed = false, quiesce;
-	unsigned int ratio;
-	int ret;
-
-	might_sleep();
-
-	switch (which) {
-	case GUNYAH_POOL_OVERCOMMIT_RATIO:
-		if (val > GUNYAH_POOL_MAX_OVERCOMMIT_RATIO)
-			return -EINVAL;
-		break;
-	case GUNYAH_POOL_PEAK_USED:
-		if (val)
-			return -EINVAL;
-		/*
-		 * Reset to what is in use now; racing allocations raise it.
-		 * Under the lock, so the validator never sees it in between.
-		 */
-		scoped_guard(spinlock_irqsave, &pool->lock) {
-			atomic64_set(&pool->peak_used, atomic64_read(&pool->used));
-			pool_raise_peak(pool, atomic64_read(&pool->used));
-		}
-		return 0;
-	default:
-		if (!PAGE_ALIGNED(val) || val > pool->capacity)
-			return -EINVAL;
-	}
-
-	/*
-	 * max_size bounds what the pool hands out, cached blocks included: to
-	 * check a new one, empty the caches and keep them off meanwhile.
-	 */
-	quiesce = which == GUNYAH_POOL_MAX_SIZE;
-	if (quiesce)
-		pool_pcp_off(pool);
-	scoped_guard(spinlock_irqsave, &pool->lock) {
-		u64 used = atomic64_read(&pool->used);
-
-		ret = 0;
-		min_size = pool->min_size;
-		max_size = pool->max_size;
-		low = pool->low_wmark;
-		high = pool->high_wmark;
-		ratio = pool->overcommit_ratio;
-
-		switch (which) {
-		case GUNYAH_POOL_MIN_SIZE:
-			min_size = val;
-			break;
-		case GUNYAH_POOL_MAX_SIZE:
-			max_size = val;
-			break;
-		case GUNYAH_POOL_LOW_WATERMARK:
-			low = val;
-			break;
-		case GUNYAH_POOL_HIGH_WATERMARK:
-			high = val;
-			break;
-		case GUNYAH_POOL_OVERCOMMIT_RATIO:
-			ratio = val;
-			break;
-		default:
-			ret = -EINVAL;
-		}
-
-		if (ret || min_size > max_size || low > high) {
-			ret = -EINVAL;
-			break;
-		}
-		/* With the caches off and empty, taken is what callers hold. */
-		if (max_size < pool->taken ||
-		    pool_commit_limit(max_size, ratio) < pool->committed) {
-			ret = -EBUSY;
-			break;
-		}
-
-		free_before = pool_free_of(pool->size, pool->max_size, used);
-		free_after = pool_free_of(pool->size, max_size, used);
-		crossed = free_before >= pool->low_wmark && free_after < low;
-		write_seqcount_begin(&pool->seq);
-		pool->min_size = min_size;
-		WRITE_ONCE(pool->max_size, max_size);
-		WRITE_ONCE(pool->low_wmark, low);
-		WRITE_ONCE(pool->high_wmark, high);
-		pool->overcommit_ratio = ratio;
-		write_seqcount_end(&pool->seq);
-	}
-	if (quiesce)
-		pool_pcp_on_again(pool);
-	if (ret)
-		return ret;
-
-	if (crossed)
-		pool_notify_low(pool);
-	if (pool->ops->kick)
-		pool->ops->kick(pool);
-	return 0;
-}
-
-/**
- * gunyah_pool_settle() - bring a pool within its tunables now
- * @pool:	the pool
- *
- * A backing that grows and shrinks does so until the pool is within its
- * sizes and watermarks; for one that does not, nothing happens.
- *
- * Context: process context, may sleep.
- */
-void gunyah_pool_settle(struct gunyah_pool *pool)
-{
-	might_sleep();
-	if (pool->ops->settle)
-		pool->ops->settle(pool);
-}
-
-/**
- * gunyah_pool_pm_prepare() - decide whether hibernation or a restore may go on
- * @pool:	the pool
- * @restore:	false before an image is made, true before one is restored
- *
- * Memory handed out has been donated to a hypervisor, whose state no image
- * holds: hibernating around it, or restoring an image over it, cannot be
- * right. The pool stops growing first, so nothing is taken from Linux after
- * the decision; a restore also gives back every free chunk, so the image
- * lands on memory that is mapped as the kernel that made it expects. Pages
- * the pool holds free are PageOffline or outside the linear map, and the
- * snapshot skips them. Refuses, saying why, if any memory is handed out.
- *
- * Context: process context, may sleep.
- * Return: 0, or -EBUSY if the pool has memory handed out; the pool is then
- * as it was.
- */
-int gunyah_pool_pm_prepare(struct gunyah_pool *pool, bool restore)
-{
-	struct gunyah_pool_usage u;
-
-	might_sleep();
-	if (pool->ops->freeze)
-		pool->ops->freeze(pool, restore);
-	gunyah_pool_usage(pool, &u);
-	if (!u.used)
-		return 0;
-	if (restore)
-		pr_err("%s: restore refused, image kept: %llu bytes of the pool were handed out during boot (a hypervisor driver donated them); restore with that driver kept from donating, or boot with noresume to discard the image\n",
-		       pool->name, u.used);
-	else
-		pr_err("%s: hibernation refused: %llu bytes of the pool are handed out (donated to a hypervisor); stop its users first\n",
-		       pool->name, u.used);
-	gunyah_pool_pm_finish(pool);
-	return -EBUSY;
-}
-
-/**
- * gunyah_pool_pm_finish() - hibernation or a restore is over, or refused
- * @pool:	the pool
- *
- * Context: process context, may sleep.
- */
-void gunyah_pool_pm_finish(struct gunyah_pool *pool)
-{
-	might_sleep();
-	if (pool->ops->thaw)
-		pool->ops->thaw(pool);
 }
 
 /**
@@ -1277,8 +953,9 @@ void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u)
 
 	/* A no-map pool holds its max_size; a reusable one may briefly exceed it. */
 	u->size = min(u->held, u->max_size);
-	u->free = pool_free_of(u->size, u->max_size, u->used);
-	u->commit_limit = pool_commit_limit(u->max_size, u->overcommit_ratio);
+	u->free = gunyah_pool_free_of(u->size, u->max_size, u->used);
+	u->commit_limit = gunyah_pool_commit_limit(u->max_size,
+						   u->overcommit_ratio);
 	u->overcommit = u->committed > u->max_size ?
 			u->committed - u->max_size : 0;
 }
@@ -1310,258 +987,3 @@ u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item)
 	return n;
 }
 
-/**
- * gunyah_pool_metadata_bytes() - memory a pool uses for its books
- * @pool:	the pool
- *
- * Context: any context.
- * Return: bytes of the structure, genalloc's pool and bitmap, the @present
- * bitmap and every possible CPU's cache. The marks of handed-out blocks live
- * in struct pages the region has anyway.
- */
-size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool)
-{
-	return sizeof(*pool) + sizeof(struct gen_pool) +
-	       sizeof(struct gen_pool_chunk) +
-	       2 * BITS_TO_LONGS(pool_pages(pool)) * sizeof(long) +
-	       num_possible_cpus() * sizeof(struct gunyah_pool_pcp);
-}
-
-/* ---- Validation and read-outs ---- */
-
-/* Log a failed check of gunyah_pool_validate(); evaluates to 1 if it failed. */
-#define pool_check(pool, cond, fmt, ...)				\
-({									\
-	bool __bad = !(cond);						\
-									\
-	if (__bad)							\
-		pr_err("%s: validate: " fmt "\n", (pool)->name,		\
-		       ##__VA_ARGS__);					\
-	__bad;								\
-})
-
-/*
- * Mark in @busy the pages of every block handed out, checking that each lies
- * on pages the pool holds and overlaps no other. With @pages, count them;
- * with @bad, count failed checks (logged). Reads the mark of every page the
- * pool holds.
- */
-static void pool_walk_out(struct gunyah_pool *pool, unsigned long *busy,
-			  unsigned long *pages, int *bad)
-	__must_hold(&pool->lock)
-{
-	unsigned long npages = pool_pages(pool), pgoff, nr, end;
-	unsigned int o, mark;
-
-	for_each_set_bit(pgoff, pool->present, npages) {
-		if (!READ_ONCE(*pool_mark(pool, pgoff)))
-			continue;
-		mark = pool_marked(pool, pgoff);
-		o = mark - 1;
-		if (!mark || o > GUNYAH_POOL_MAX_ORDER ||
-		    pool_block_start(pool, pgoff, o) != pgoff ||
-		    1UL << o > npages - pgoff) {
-			if (bad)
-				*bad += pool_check(pool, false,
-						   "bad mark %#lx at page %lu",
-						   READ_ONCE(*pool_mark(pool, pgoff)),
-						   pgoff);
-			continue;
-		}
-		nr = 1UL << o;
-		end = pgoff + nr;
-		if (bad) {
-			*bad += pool_check(pool, find_next_zero_bit(pool->present,
-								    end, pgoff) >= end,
-					   "order-%u block at page %lu on pages not held",
-					   o, pgoff);
-			*bad += pool_check(pool, find_next_bit(busy, end, pgoff) >= end,
-					   "order-%u block at page %lu overlaps another",
-					   o, pgoff);
-		}
-		bitmap_set(busy, pgoff, nr);
-		if (pages)
-			*pages += nr;
-	}
-}
-
-static int pool_validate(struct gunyah_pool *pool, unsigned long *busy)
-	__must_hold(&pool->lock)
-{
-	u64 used = atomic64_read(&pool->used), cached = 0;
-	unsigned long npages = pool_pages(pool), pages = 0;
-	unsigned int cpu, o;
-	int bad = 0;
-
-	lockdep_assert_held(&pool->lock);
-
-	for_each_possible_cpu(cpu)
-		for (o = 0; o < GUNYAH_POOL_PCP_ORDERS; o++)
-			cached += READ_ONCE(per_cpu_ptr(pool->pcp, cpu)->count[o]);
-	bad += pool_check(pool, !cached, "%llu blocks cached while quiesced", cached);
-
-	pool_walk_out(pool, busy, &pages, &bad);
-	bad += pool_check(pool, PFN_PHYS(pages) == used,
-			  "%lu pages in blocks, used %llu bytes", pages, used);
-	bad += pool_check(pool, pool->taken == used,
-			  "taken %llu bytes, used %llu", pool->taken, used);
-	bad += pool_check(pool, PFN_PHYS(bitmap_weight(pool->present, npages)) ==
-			  pool->size, "%u pages held, size %llu",
-			  bitmap_weight(pool->present, npages), pool->size);
-	bad += pool_check(pool, gen_pool_avail(pool->gp) == pool->size - pool->taken,
-			  "genalloc has %zu bytes free, expected %llu",
-			  gen_pool_avail(pool->gp), pool->size - pool->taken);
-	bad += pool_check(pool, used <= pool->size && used <= pool->max_size &&
-			  pool->size <= pool->capacity &&
-			  pool->max_size <= pool->capacity,
-			  "used %llu size %llu max %llu capacity %zu",
-			  used, pool->size, pool->max_size, pool->capacity);
-	bad += pool_check(pool, pool->min_size <= pool->max_size &&
-			  pool->low_wmark <= pool->high_wmark &&
-			  pool->high_wmark <= pool->capacity,
-			  "tunables min %llu max %llu low %llu high %llu",
-			  pool->min_size, pool->max_size, pool->low_wmark,
-			  pool->high_wmark);
-	bad += pool_check(pool, atomic64_read(&pool->peak_used) >= used,
-			  "peak %lld below used %llu",
-			  atomic64_read(&pool->peak_used), used);
-	bad += pool_check(pool, pool->committed <=
-			  pool_commit_limit(pool->max_size,
-					    pool->overcommit_ratio),
-			  "committed %llu above the commit limit",
-			  pool->committed);
-	return bad;
-}
-
-/**
- * gunyah_pool_validate() - cross-check a pool's books
- * @pool:	the pool
- *
- * Switches the per-CPU caches off and empties them, taking each cache's lock
- * in turn, so no allocation or free is between a cache and the books; then,
- * under the pool's lock, walks every block handed out and checks that each
- * lies on pages the pool holds, that no two overlap, that together they are
- * @used and @taken, that genalloc's free bytes are the rest of @size, and
- * that the tunables agree with each other; then asks the backing to check
- * its own books. Each mismatch is logged. The caches are back on after.
- *
- * Context: process context, may sleep.
- * Return: 0 if the books are consistent, -EUCLEAN if not, -ENOMEM if there
- * was no memory to check them.
- */
-int gunyah_pool_validate(struct gunyah_pool *pool)
-{
-	unsigned long *busy;
-	int bad;
-
-	might_sleep();
-	busy = bitmap_zalloc(pool_pages(pool), GFP_KERNEL);
-	if (!busy)
-		return -ENOMEM;
-
-	pool_pcp_off(pool);
-	scoped_guard(spinlock_irqsave, &pool->lock)
-		bad = pool_validate(pool, busy);
-	pool_pcp_on_again(pool);
-	bitmap_free(busy);
-	if (pool->ops->validate)
-		bad += pool->ops->validate(pool);
-	return bad ? -EUCLEAN : 0;
-}
-
-/**
- * gunyah_pool_busy_pages() - which pages of the region are held, and by whom
- * @pool:	the pool
- * @busy:	bitmap of one bit per page of the region, zeroed: set for each
- *		page a caller holds (from the blocks' marks)
- * @present:	bitmap of the same size: set for each page the pool holds
- *
- * Blocks in the per-CPU caches count as free. A snapshot under the pool's
- * lock, which it holds with interrupts off for one read of each held page's
- * mark.
- */
-void gunyah_pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
-			    unsigned long *present)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&pool->lock, flags);
-	bitmap_copy(present, pool->present, pool_pages(pool));
-	pool_walk_out(pool, busy, NULL, NULL);
-	spin_unlock_irqrestore(&pool->lock, flags);
-}
-
-/**
- * gunyah_pool_free_blocks() - count free naturally aligned blocks per order
- * @pool:	the pool
- * @nr:		array of @nr_orders counters, filled in
- * @nr_orders:	orders to count, from 0
- *
- * nr[o] is how many order-o blocks could be handed out one after another if
- * nothing else were allocated: each run of pages the pool holds and no
- * caller holds is cut into aligned blocks of that order. Blocks in the
- * per-CPU caches are free.
- *
- * Context: process context, may sleep.
- */
-void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
-			     unsigned int nr_orders)
-{
-	unsigned long npages = pool_pages(pool), pfn0 = PHYS_PFN(pool->base);
-	unsigned long start, end = 0, *free, *busy;
-	unsigned int o;
-
-	memset(nr, 0, nr_orders * sizeof(*nr));
-	free = bitmap_zalloc(npages, GFP_KERNEL);
-	busy = bitmap_zalloc(npages, GFP_KERNEL);
-	if (free && busy) {
-		gunyah_pool_busy_pages(pool, busy, free);
-		bitmap_andnot(free, free, busy, npages);
-		while ((start = find_next_bit(free, npages, end)) < npages) {
-			end = find_next_zero_bit(free, npages, start);
-			for (o = 0; o < nr_orders; o++) {
-				unsigned long first = ALIGN(pfn0 + start, 1UL << o);
-				unsigned long last = ALIGN_DOWN(pfn0 + end, 1UL << o);
-
-				if (last > first)
-					nr[o] += (last - first) >> o;
-			}
-		}
-	}
-	bitmap_free(busy);
-	bitmap_free(free);
-}
-
-#ifdef CONFIG_GUNYAH_POOL_FAULT_INJECTION
-static struct fault_attr pool_faults[NR_GUNYAH_POOL_FAULTS] = {
-	[0 ... NR_GUNYAH_POOL_FAULTS - 1] = FAULT_ATTR_INITIALIZER,
-};
-
-static const char * const pool_fault_names[NR_GUNYAH_POOL_FAULTS] = {
-	[GUNYAH_POOL_FAULT_ZERO]	= "fail_zero",
-	[GUNYAH_POOL_FAULT_CMA]		= "fail_cma",
-	[GUNYAH_POOL_FAULT_UNMAP]	= "fail_unmap",
-	[GUNYAH_POOL_FAULT_REMAP]	= "fail_remap",
-};
-
-bool gunyah_pool_should_fail(enum gunyah_pool_fault point)
-{
-	return should_fail(&pool_faults[point], 1);
-}
-
-/*
- * One fault-injection directory per step, e.g. gunyah_pool/fail_cma/, for
- * every pool, the system's and those KUnit makes.
- */
-static int __init gunyah_pool_fault_debugfs_init(void)
-{
-	struct dentry *dir = debugfs_create_dir("gunyah_pool", NULL);
-	int i;
-
-	for (i = 0; i < NR_GUNYAH_POOL_FAULTS; i++)
-		fault_create_debugfs_attr(pool_fault_names[i], dir,
-					  &pool_faults[i]);
-	return 0;
-}
-postcore_initcall(gunyah_pool_fault_debugfs_init);
-#endif

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Internal interface of the Gunyah donation pool: the core allocator in
- * cma_pool.c, the backings that give it memory (no-map and reusable), and
- * the sysfs and KUnit files, and of the test suite's debugfs code. Nothing
- * here is exported.
+ * cma_pool.c, what bounds it (cma_pool_limits.c), the backings that give it
+ * memory (no-map and reusable), the sysfs, validator and KUnit files, and
+ * the test suite's debugfs code. Nothing here is exported.
  */
 #ifndef _GUNYAH_CMA_POOL_H
 #define _GUNYAH_CMA_POOL_H
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/cache.h>
 #include <linux/gfp_types.h>
 #include <linux/gunyah_pool.h>
+#include <linux/math64.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/seqlock.h>
 #include <linux/spinlock.h>
@@ -210,6 +214,111 @@ struct gunyah_pool_usage {
 	u64 overcommit_ratio;
 };
 
+/* ---- Helpers for the core and the files built on it ---- */
+
+static inline unsigned long gunyah_pool_nr_pages(const struct gunyah_pool *pool)
+{
+	return pool->capacity >> PAGE_SHIFT;
+}
+
+static inline u64 gunyah_pool_commit_limit(u64 max_size, unsigned int ratio)
+{
+	/* max_size is at most 2^32 pages (2^48 bytes) and ratio at most 1000. */
+	return div_u64(max_size * ratio, 100);
+}
+
+/*
+ * What the pool may still hand out: what it holds, up to max_size_bytes
+ * (which a reusable pool may briefly exceed after it was lowered), less what
+ * callers hold.
+ */
+static inline u64 gunyah_pool_free_of(u64 size, u64 max_size, s64 used)
+{
+	size = min(size, max_size);
+	return used < 0 || size > used ? size - used : 0;
+}
+
+/* Raise the peak to @used if it is below. */
+static inline void gunyah_pool_raise_peak(struct gunyah_pool *pool, s64 used)
+{
+	s64 peak = atomic64_read(&pool->peak_used);
+
+	while (used > peak &&
+	       !atomic64_try_cmpxchg_relaxed(&pool->peak_used, &peak, used))
+		;
+}
+
+/*
+ * The mark of a handed-out block, in page_private() of its first page: the
+ * pool's address with the order plus one in these bits. See "Handed-out
+ * blocks" in cma_pool.c.
+ */
+#define GUNYAH_POOL_MARK_ORDER	GENMASK(3, 0)
+
+static inline unsigned long *gunyah_pool_mark(const struct gunyah_pool *pool,
+					      unsigned long pgoff)
+{
+	return &pfn_to_page(PHYS_PFN(pool->base) + pgoff)->private;
+}
+
+static inline unsigned long gunyah_pool_mark_of(const struct gunyah_pool *pool,
+						unsigned int order)
+{
+	BUILD_BUG_ON(GUNYAH_POOL_MAX_ORDER + 1 > GUNYAH_POOL_MARK_ORDER ||
+		     __alignof__(struct gunyah_pool) <= GUNYAH_POOL_MARK_ORDER);
+	return (unsigned long)pool | (order + 1);
+}
+
+/* The order plus one of the block of @pool at @pgoff; 0 if none starts there. */
+static inline unsigned int gunyah_pool_marked(const struct gunyah_pool *pool,
+					      unsigned long pgoff)
+{
+	unsigned long mark = READ_ONCE(*gunyah_pool_mark(pool, pgoff));
+
+	return (mark & ~GUNYAH_POOL_MARK_ORDER) == (unsigned long)pool ?
+	       mark & GUNYAH_POOL_MARK_ORDER : 0;
+}
+
+/* The first page of the order-@order block that holds page @pgoff. */
+static inline unsigned long
+gunyah_pool_block_start(const struct gunyah_pool *pool, unsigned long pgoff,
+			unsigned int order)
+{
+	unsigned long pfn0 = PHYS_PFN(pool->base);
+
+	return ALIGN_DOWN(pfn0 + pgoff, 1UL << order) - pfn0;
+}
+
+/* The kinds of misuse a pool warns about, once each: see gunyah_pool_warn(). */
+enum gunyah_pool_misuse {
+	GUNYAH_POOL_MISUSE_DESTROY,
+	GUNYAH_POOL_MISUSE_ZERO_ATOMIC,
+	GUNYAH_POOL_MISUSE_FREE,
+	GUNYAH_POOL_MISUSE_UNRESERVE,
+};
+
+/*
+ * Refuse misuse of @pool if @cond, warning once per pool and kind: once in
+ * a system with its one pool, as WARN_ONCE() would, and once in each pool a
+ * test makes, so that each expected warning can be told from another. The
+ * refusals themselves are counted every time (stats/invalid_free, ...).
+ * Evaluates to !!@cond.
+ */
+#define gunyah_pool_warn(pool, misuse, cond, fmt, ...)			\
+({									\
+	bool __pw_cond = !!(cond);					\
+									\
+	if (unlikely(__pw_cond) &&					\
+	    !test_and_set_bit(misuse, &(pool)->warned))			\
+		WARN(1, fmt, ##__VA_ARGS__);				\
+	__pw_cond;							\
+})
+
+/* Switch the per-CPU caches off and empty them; nests. Process context. */
+void gunyah_pool_pcp_off(struct gunyah_pool *pool);
+void gunyah_pool_pcp_on(struct gunyah_pool *pool);
+void gunyah_pool_notify_low(struct gunyah_pool *pool);
+
 struct gunyah_pool *gunyah_pool_get(void);
 void gunyah_pool_publish(struct gunyah_pool *pool);
 
@@ -237,9 +346,7 @@ void gunyah_pool_settle(struct gunyah_pool *pool);
 int gunyah_pool_pm_prepare(struct gunyah_pool *pool, bool restore);
 void gunyah_pool_pm_finish(struct gunyah_pool *pool);
 void gunyah_pool_usage(struct gunyah_pool *pool, struct gunyah_pool_usage *u);
-int gunyah_pool_validate(struct gunyah_pool *pool);
 u64 gunyah_pool_stat(struct gunyah_pool *pool, enum gunyah_pool_stat item);
-size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool);
 
 /*
  * Keep what is allocated on behalf of a caller (vmap() of a block to zero
@@ -261,12 +368,13 @@ static inline void gunyah_pool_count(struct gunyah_pool *pool,
 	this_cpu_inc(pool->pcp->stats[item]);
 }
 
-/* Free memory by order; for KUnit and the test suite's debugfs code. */
+/* The validator and read-outs (cma_pool_validate.c), for the tests. */
+int gunyah_pool_validate(struct gunyah_pool *pool);
 void gunyah_pool_free_blocks(struct gunyah_pool *pool, unsigned long *nr,
 			     unsigned int nr_orders);
-
 void gunyah_pool_busy_pages(struct gunyah_pool *pool, unsigned long *busy,
 			    unsigned long *present);
+size_t gunyah_pool_metadata_bytes(const struct gunyah_pool *pool);
 
 /* The no-map backing: the whole region, held from the start. */
 int gunyah_pool_nomap_init(struct gunyah_pool *pool, const char *name,

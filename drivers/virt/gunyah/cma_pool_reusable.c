@@ -67,8 +67,8 @@ static inline unsigned long pool_chunk_of(const struct gunyah_pool *pool,
 /*
  * Whether the pages of [@base, @base + @size) can leave the linear map one
  * by one: everywhere with a page-granular linear map (rodata=full), or in a
- * region arm64 mapped with pages on the request gunyah_pool_rmem_early()
- * made (patches/0008-arm64-mm-map-memory-that-asks-for-it-with-pages.patch).
+ * region the architecture mapped with pages on the request
+ * gunyah_pool_rmem_early() made (MEMBLOCK_MAP_PAGES).
  */
 static bool pool_linear_map_pages(phys_addr_t base, size_t size)
 {
@@ -480,7 +480,7 @@ struct gunyah_pool *gunyah_pool_reusable_new(const char *name, struct cma *cma)
 		pr_err("%s: refused: reusable mode needs the region mapped with pages: rodata=full, or the early request, which the architecture did not honour\n",
 		       name);
 #else
-		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full), or the arm64 patch that maps the region with pages (0008-arm64-mm-map-memory-that-asks-for-it-with-pages.patch)\n",
+		pr_err("%s: refused: reusable mode needs a page-granular linear map (rodata=full)\n",
 		       name);
 #endif
 		return ERR_PTR(-EINVAL);

@@ -30,7 +30,7 @@ PROVOKED = {
     # The validator's own reports ("validate" below) on books it corrupted.
     'gunyah_pool_test_validator_detects': 'validate',
 }
-WARNING = (r'WARNING: CPU: \d+ PID: \d+ at drivers/virt/gunyah/cma_pool\.c:\d+ '
+WARNING = (r'WARNING: CPU: \d+ PID: \d+ at drivers/virt/gunyah/cma_pool(?:_limits)?\.c:\d+ '
            r'(gunyah_pool_block_alloc|gunyah_pool_block_free|gunyah_pool_uncommit)\+')
 # Error-level reports fail any other boot; here only the test pool's.
 VALIDATE = r'gunyah_pool: kunit: validate: '

@@ -28,6 +28,7 @@
 #include <linux/bitmap.h>
 #include <linux/cleanup.h>
 #include <linux/completion.h>
+#include <linux/dcache.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/gunyah_pool.h>
@@ -86,7 +87,6 @@ struct pool_workload_result {
 };
 
 static struct gunyah_pool *debug_pool;
-static struct dentry *debug_dir;
 
 /* Serialises the debugfs writers; protects the lists and the last result. */
 static DEFINE_MUTEX(debug_lock);
@@ -1103,11 +1103,14 @@ late_initcall(debug_boot_alloc);
  */
 static int __init gunyah_pool_debugfs_init(void)
 {
+	struct dentry *found, *debug_dir;
+
 	debug_pool = gunyah_pool_get();
 	if (!debug_pool)
 		return 0;
-	debug_dir = debugfs_lookup("gunyah_pool", NULL) ?:
-		    debugfs_create_dir("gunyah_pool", NULL);
+	/* debugfs_lookup() takes a reference, given back below. */
+	found = debugfs_lookup("gunyah_pool", NULL);
+	debug_dir = found ?: debugfs_create_dir("gunyah_pool", NULL);
 	debugfs_create_file("base", 0400, debug_dir, NULL, &base_fops);
 	debugfs_create_file("alloc", 0200, debug_dir, NULL, &alloc_fops);
 	debugfs_create_file("free", 0200, debug_dir, NULL, &free_fops);
@@ -1131,6 +1134,7 @@ static int __init gunyah_pool_debugfs_init(void)
 #ifdef CONFIG_GUNYAH_POOL_PROVOKE
 	debugfs_create_file("provoke", 0200, debug_dir, NULL, &provoke_fops);
 #endif
+	dput(found);
 	return 0;
 }
 subsys_initcall_sync(gunyah_pool_debugfs_init);
