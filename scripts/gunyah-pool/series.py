@@ -240,8 +240,11 @@ books after every phase.''',
                               r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_VALIDATE\)[^\n]*\n',
                               r'gunyah_pool-\$\(CONFIG_GUNYAH_POOL_KUNIT_TEST\)[^\n]*\n'],
                  G + 'cma_pool.h': [r'/\* The validator and read-outs .*?\n\n'],
-                 G + 'cma_pool.c': [(r' and cma_pool_validate\.c checks its books for the tests; the core calls\n \* neither\.',
-                                     '; the core\n * does not call it.')]},
+                 'Documentation/virt/gunyah/donation-pool.rst': [
+                     (r', and the validator the\ntests use in ``cma_pool_validate\.c``; both call the core and nothing in the\ncore calls them\.',
+                      ', which calls the core;\nnothing in the core calls it.')],
+                 G + 'cma_pool.c': [(r'\(reservations, tunables, hibernation\)\n \* and cma_pool_validate\.c checks its books for the tests; the core calls\n \* neither\.',
+                                     '(reservations, tunables, hibernation);\n * the core does not call it.')]},
         'patches': [],
     },    {
         'subject': 'KVM: arm64: pkvm: donate VM memory from the Gunyah donation pool',

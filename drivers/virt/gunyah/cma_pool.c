@@ -45,13 +45,15 @@
  * allocation and free on a cache line of its own, so it, its peak and the
  * low-watermark crossings are exact without any lock; @taken is what
  * genalloc has handed out (@used plus the caches) and is capped by
- * @max_size. Reservations (gunyah_pool_reserve()) are promises, not pages.
+ * @max_size. Reservations (gunyah_pool_reserve()) are promises, not pages, bounded
+ * by the commit limit (see cma_pool_limits.c).
  *
  * Locking: the pool's spinlock, taken with interrupts off because callers may
  * allocate in atomic context, covers genalloc, @present, @taken, @size,
- * @committed and the tunables; a seqcount lets readers see them together
- * without it. Each CPU's cache has its own lock, which nests outside the
- * pool's. Readers take no lock a caller waits for and change nothing.
+ * @committed and the tunables; a seqcount lets readers see @size,
+ * @committed and the tunables together without it. Each CPU's cache has its
+ * own lock, which nests outside the pool's. Readers take no lock a caller
+ * waits for and change nothing.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt

@@ -128,7 +128,8 @@ struct gunyah_pool_backing_ops {
  * @present:		one bit per page of the region the pool holds now
  * @free_kn:		sysfs node of free_bytes, to wake its pollers; NULL for
  *			a pool without sysfs
- * @pcp_off:		holders that need the caches empty (the validator)
+ * @pcp_off:		holders that need the caches empty (the validator, a new
+ *			max_size)
  * @size:		bytes the pool holds now
  * @min_size:		the pool never gives memory back below this size
  * @max_size:		the pool never grows above, nor hands out more than,

@@ -419,7 +419,7 @@ def boot(name, script='', *, lane='default', **kw):
 def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
           append='', kunit=False, timeout=60, expect_splats=(), smp=SMP,
           mem=MEMORY_MB, check=True, echo=False, image=None, files=(),
-          leakscan=False, disk=None):
+          leakscan=False, disk=None, qemu=()):
     if lane not in LANES:
         raise HarnessError(f'no lane {lane!r}; lanes: {", ".join(LANES)}')
     build, lane_args, slow, machine = LANES[lane]
@@ -450,6 +450,7 @@ def _boot(name, script='', *, lane='default', overlay=DEFAULT_OVERLAY,
         str(image or objdir / 'arch/arm64/boot/Image'),
         '-initrd', str(initrd), '-dtb', str(dtb),
         '-append', ' '.join(kargs + [a for a in (lane_args, append) if a])]
+    cmd += list(qemu)
     if disk:
         # A raw disk image as /dev/vda (virtio-blk over virtio-mmio).
         cmd += ['-drive', f'file={disk},if=none,format=raw,id=vda',

@@ -258,6 +258,46 @@ def test_placed_reusable_with_rodata_on(lane, tmp_path):
     assert sum(e - s for s, e, lvl, _ in rows if lvl == 'PMD') >= 512 << 20
 
 
+# QEMU's memory as two NUMA nodes of 512 MiB, which it gives the kernel as
+# two memory nodes, at 0x40000000 and 0x60000000.
+TWO_NODES = [a for i in (0, 1) for a in (
+    '-object', f'memory-backend-ram,id=m{i},size={harness.MEMORY_MB // 2}M',
+    '-numa', f'node,memdev=m{i},cpus={i}')]
+
+
+def test_reusable_region_across_two_memory_nodes(lane, tmp_path):
+    """A reusable region across the boundary of two memory nodes, with
+    rodata=on: the pool asks for all of it to be mapped with pages, arm64
+    does so on both sides of the boundary, and the pool grows over all of
+    it (every chunk out of the linear map, on either side)."""
+    if lane == 'kasan-pagealloc':
+        pytest.skip('debug_pagealloc maps the whole linear map page by page')
+    base, size = 0x5f000000, 0x2000000
+    script = SCRIPT + r'''
+dump memory sh -c "ls /proc/device-tree | grep ^memory@"
+kvc mode cat $P/mode
+try min_rc sh -c "echo 33554432 > $P/min_size_bytes"
+try alloc_rc sh -c "echo '10 kernel' > $D/alloc"
+snap s
+kvc validate cat $D/validate
+echo 1 > $D/free_all
+echo 0 > $P/min_size_bytes
+''' + harness.PTDUMP_SCRIPT
+    b = harness.boot('dt-reusable-two-memory-nodes', script, lane=lane,
+                     overlay=overlay(tmp_path, [(base, size, 'reusable;')]),
+                     append='rodata=on', qemu=TWO_NODES)
+    assert [m.strip() for m in b.dumps['memory']] == ['memory@40000000', 'memory@60000000']
+    assert refused(b) == []
+    assert b.kv['mode'] == 'reusable' and int(b.kv['capacity']) == size
+    assert (b.kv['min_rc'], b.kv['alloc_rc'], b.kv['validate']) == ('0', '0', 'ok')
+    assert int(b.kv['s.size_bytes']) == size
+    rows, va = harness.linear_map(b, base)
+    inside = [r for r in rows if r[0] < va + size and r[1] > va]
+    assert inside and all(lvl == 'PTE' and 'CON' not in a for _, _, lvl, a in inside), inside
+    assert sum(min(e, va + size) - max(s, va) for s, e, _, _ in inside) == size
+    assert sum(e - s for s, e, lvl, _ in rows if lvl == 'PMD') >= 512 << 20
+
+
 @pytest.mark.parametrize('rodata', ['on', 'full'])
 @pytest.mark.parametrize('first', ['no-map', 'pool'])
 def test_reusable_region_over_no_map_memory_is_refused(first, rodata, lane, tmp_path):
