@@ -34,7 +34,8 @@
  * naturally aligned blocks, behind per-CPU caches of small free blocks (see
  * "Per-CPU caches" below). Pages the pool does not hold are allocated in
  * genalloc, so it never finds them free. The pool keeps its own books and
- * reads nothing of genalloc's but what its API returns: one bit per page held
+ * reads nothing of genalloc's but what its API returns and its search
+ * callbacks are given (see "Where a search starts"): one bit per page held
  * (@present) and, for each block handed out, its order in the struct page of
  * its first page, as the page allocator keeps the order of a free block
  * (see "Handed-out blocks" below). A free clears that mark with one
@@ -288,14 +289,88 @@ static bool pool_give_back(struct gunyah_pool *pool, unsigned int order)
 	       gunyah_pool_free_of(size, max_size, used) >= drain;
 }
 
+/*
+ * Where a search starts. A block goes to the lowest free place that fits it
+ * (first fit), so that small blocks fill holes before they break up a larger
+ * free block. So that each search does not scan again what earlier ones
+ * passed over, @search_from[order] is kept at or below the lowest free block
+ * of each order, under the pool's lock:
+ *
+ * - a search finds nothing free below where it starts, and nothing below
+ *   the block it takes, so the next search of that order starts after that
+ *   block (or, if it found none, at the end);
+ * - taking memory (a block, a range) frees nothing, so moves no start;
+ * - freeing pages from @pgoff on (a block, a range given to the pool) can
+ *   make free blocks of order o no lower than the order-o block that holds
+ *   @pgoff, so every order's start comes down to that block's start.
+ *
+ * The validator checks that no free block lies below a start.
+ */
+struct pool_fit {
+	struct genpool_data_align align;
+	unsigned long from;	/* genalloc address: nothing fits below it */
+};
+
+static unsigned long pool_first_fit_from(unsigned long *map, unsigned long size,
+					 unsigned long start, unsigned int nr,
+					 void *data, struct gen_pool *gp,
+					 unsigned long start_addr)
+{
+	struct pool_fit *fit = data;
+
+	if (fit->from > start_addr)
+		start = max(start, (fit->from - start_addr) >> PAGE_SHIFT);
+	return gen_pool_first_fit_align(map, size, start, nr, &fit->align, gp,
+					start_addr);
+}
+
+/* Exactly at @from, if all of it is free; genalloc's "none" (@size) if not. */
+static unsigned long pool_fit_at(unsigned long *map, unsigned long size,
+				 unsigned long start, unsigned int nr,
+				 void *data, struct gen_pool *gp,
+				 unsigned long start_addr)
+{
+	struct pool_fit *fit = data;
+	unsigned long at;
+
+	if (fit->from < start_addr)
+		return size;
+	at = (fit->from - start_addr) >> PAGE_SHIFT;
+	if (at >= size || nr > size - at ||
+	    find_next_bit(map, at + nr, at) < at + nr)
+		return size;
+	return at;
+}
+
+/* Pages from @pgoff on were freed: a free block may start where theirs does. */
+static void pool_search_lower(struct gunyah_pool *pool, unsigned long pgoff)
+	__must_hold(&pool->lock)
+{
+	unsigned long start;
+	unsigned int o;
+
+	lockdep_assert_held(&pool->lock);
+
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
+		start = gunyah_pool_block_start(pool, pgoff, o);
+		/* A block starting before the region wraps around: start at 0. */
+		if (start > pgoff)
+			start = 0;
+		pool->search_from[o] = min(pool->search_from[o], start);
+	}
+}
+
 /* Take a block of @order from genalloc, within max_size_bytes. */
 static unsigned long pool_take(struct gunyah_pool *pool, unsigned int order,
 			       bool *over_max)
 	__must_hold(&pool->lock)
 {
-	struct genpool_data_align align = { .align = PAGE_SIZE << order };
 	u64 bytes = PAGE_SIZE << order;
-	unsigned long addr;
+	struct pool_fit fit = {
+		.align.align = bytes,
+		.from = pool_phys(pool, pool->search_from[order]) + POOL_GP_BIAS,
+	};
+	unsigned long addr, pgoff;
 
 	lockdep_assert_held(&pool->lock);
 
@@ -303,12 +378,48 @@ static unsigned long pool_take(struct gunyah_pool *pool, unsigned int order,
 		*over_max = true;
 		return POOL_NONE;
 	}
-	addr = gen_pool_alloc_algo(pool->gp, bytes, gen_pool_first_fit_align,
-				   &align);
-	if (!addr)
+	if (pool->search_from[order] >= gunyah_pool_nr_pages(pool))
 		return POOL_NONE;
+	addr = gen_pool_alloc_algo(pool->gp, bytes, pool_first_fit_from, &fit);
+	if (!addr) {
+		pool->search_from[order] = gunyah_pool_nr_pages(pool);
+		return POOL_NONE;
+	}
 	pool->taken += bytes;
-	return pool_pgoff(pool, addr - POOL_GP_BIAS);
+	pgoff = pool_pgoff(pool, addr - POOL_GP_BIAS);
+	pool->search_from[order] = pgoff + (1UL << order);
+	return pgoff;
+}
+
+/*
+ * Take the @nr blocks of @order right after the block at @pgoff, all or none,
+ * into @out: if they are free, they are the blocks first fit would find next,
+ * for one search instead of @nr. Only right after pool_take() handed out
+ * @pgoff under the same hold of the lock, whose start it moves on. Returns
+ * how many it took.
+ */
+static unsigned int pool_take_next(struct gunyah_pool *pool, unsigned int order,
+				   unsigned long pgoff, unsigned int nr,
+				   unsigned long *out)
+	__must_hold(&pool->lock)
+{
+	u64 bytes = (u64)nr << (PAGE_SHIFT + order);
+	unsigned long next = pgoff + (1UL << order);
+	struct pool_fit fit = {
+		.from = pool_phys(pool, next) + POOL_GP_BIAS,
+	};
+	unsigned int i;
+
+	lockdep_assert_held(&pool->lock);
+
+	if (!nr || pool->taken + bytes > pool->max_size ||
+	    !gen_pool_alloc_algo(pool->gp, bytes, pool_fit_at, &fit))
+		return 0;
+	pool->taken += bytes;
+	pool->search_from[order] = next + ((unsigned long)nr << order);
+	for (i = 0; i < nr; i++)
+		out[i] = next + ((unsigned long)i << order);
+	return nr;
 }
 
 /* Give a block of @order back to genalloc. */
@@ -320,6 +431,7 @@ static void pool_put(struct gunyah_pool *pool, unsigned long pgoff,
 
 	gen_pool_free(pool->gp, pool_phys(pool, pgoff) + POOL_GP_BIAS,
 		      PAGE_SIZE << order);
+	pool_search_lower(pool, pgoff);
 	pool->taken -= PAGE_SIZE << order;
 }
 
@@ -400,16 +512,22 @@ static void pool_pcp_refill(struct gunyah_pool *pool,
 	lockdep_assert_held(&pcp->lock);
 
 	/*
-	 * Block by block, lowest address first, as a caller without the cache
-	 * would get them: a batch taken as one aligned run would break up a
-	 * larger free block while smaller holes stay free below it.
+	 * The blocks a caller without the cache would get, lowest address
+	 * first: a batch taken as one aligned run would break up a larger free
+	 * block while smaller holes stay free below it. When the blocks right
+	 * after the first are free, they are those, and one search takes them.
 	 */
 	spin_lock_irqsave(&pool->lock, flags);
-	while (got < n) {
-		pgoff = pool_take(pool, order, over_max);
-		if (pgoff == POOL_NONE)
-			break;
+	pgoff = pool_take(pool, order, over_max);
+	if (pgoff != POOL_NONE) {
 		taken[got++] = pgoff;
+		got += pool_take_next(pool, order, pgoff, n - got, &taken[got]);
+		while (got < n) {
+			pgoff = pool_take(pool, order, over_max);
+			if (pgoff == POOL_NONE)
+				break;
+			taken[got++] = pgoff;
+		}
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 	/* Lowest address on top, to go out first. */
@@ -535,6 +653,7 @@ int gunyah_pool_add_range(struct gunyah_pool *pool, phys_addr_t phys,
 			break;
 		bitmap_set(pool->present, first, n);
 		gen_pool_free(pool->gp, phys + POOL_GP_BIAS, bytes);
+		pool_search_lower(pool, first);
 		write_seqcount_begin(&pool->seq);
 		WRITE_ONCE(pool->size, pool->size + bytes);
 		write_seqcount_end(&pool->seq);

@@ -144,6 +144,8 @@ struct gunyah_pool_backing_ops {
  * @seq:		lets readers see @size, @committed and the tunables
  *			together without taking @lock
  * @taken:		bytes out of genalloc: @used plus what the caches hold
+ * @search_from:	per order, a page offset below which no free block of
+ *			that order starts: where a search for one begins
  * @committed:		sum of outstanding reservations, in bytes
  * @warned:		the kinds of misuse already warned about, a bit each
  */
@@ -178,6 +180,7 @@ struct gunyah_pool {
 	spinlock_t lock ____cacheline_aligned_in_smp;	/* see @lock above */
 	seqcount_spinlock_t seq;
 	u64 taken;
+	unsigned long search_from[GUNYAH_POOL_MAX_ORDER + 1];
 	u64 committed;
 	unsigned long warned;
 };

@@ -105,8 +105,12 @@ static struct gunyah_pool *test_sys_pool(struct kunit *test)
 	return sys;
 }
 
-/* A private pool of TEST_POOL_BYTES, gone when the test ends. */
-static struct gunyah_pool *test_pool_create(struct kunit *test)
+/*
+ * A private pool of TEST_POOL_BYTES less the first @skip pages, gone when the
+ * test ends.
+ */
+static struct gunyah_pool *test_pool_create_at(struct kunit *test,
+					       unsigned long skip)
 {
 	struct test_pool *tp;
 
@@ -119,7 +123,8 @@ static struct gunyah_pool *test_pool_create(struct kunit *test)
 		KUNIT_FAIL_AND_ABORT(test, "cannot take an order-%u block from the page allocator",
 				     TEST_POOL_ORDER);
 	}
-	if (gunyah_pool_nomap_init(&tp->pool, "kunit", tp->phys, TEST_POOL_BYTES)) {
+	if (gunyah_pool_nomap_init(&tp->pool, "kunit", tp->phys + PFN_PHYS(skip),
+				   TEST_POOL_BYTES - PFN_PHYS(skip))) {
 		test_region_put(tp->phys);
 		kfree(tp);
 		KUNIT_FAIL_AND_ABORT(test, "cannot set up a private pool");
@@ -127,6 +132,12 @@ static struct gunyah_pool *test_pool_create(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, 0,
 			kunit_add_action_or_reset(test, test_pool_release, tp));
 	return &tp->pool;
+}
+
+/* A private pool of TEST_POOL_BYTES, gone when the test ends. */
+static struct gunyah_pool *test_pool_create(struct kunit *test)
+{
+	return test_pool_create_at(test, 0);
 }
 
 static struct gunyah_pool *test_reusable_pool(struct kunit *test)
@@ -149,6 +160,35 @@ static u64 test_used(struct gunyah_pool *pool)
 
 	gunyah_pool_usage(pool, &u);
 	return u.used;
+}
+
+/* Two blocks, one after the other, from the caches of the CPU it runs on. */
+static void test_alloc_two_here(struct kunit *test, struct gunyah_pool *pool,
+				unsigned int order_a, phys_addr_t *a,
+				unsigned int order_b, phys_addr_t *b)
+{
+	int ra, rb;
+
+	migrate_disable();
+	ra = gunyah_pool_block_alloc(pool, order_a, GFP_KERNEL, a);
+	rb = gunyah_pool_block_alloc(pool, order_b, GFP_KERNEL, b);
+	migrate_enable();
+	KUNIT_ASSERT_EQ(test, ra, 0);
+	KUNIT_ASSERT_EQ(test, rb, 0);
+}
+
+/* @nr order-0 blocks from @pool, their addresses in an array the test frees. */
+static phys_addr_t *test_alloc_pages(struct kunit *test,
+				     struct gunyah_pool *pool, unsigned long nr)
+{
+	phys_addr_t *pages = kunit_kcalloc(test, nr, sizeof(*pages), GFP_KERNEL);
+	unsigned long i;
+
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	for (i = 0; i < nr; i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL,
+							      &pages[i]), 0);
+	return pages;
 }
 
 static void expect_valid(struct kunit *test, struct gunyah_pool *pool)
@@ -372,11 +412,7 @@ static void gunyah_pool_test_fragmentation(struct kunit *test)
 	unsigned long free[GUNYAH_POOL_MAX_ORDER + 1];
 	phys_addr_t *pages, phys;
 
-	pages = kunit_kcalloc(test, nr, sizeof(*pages), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, pages);
-	for (i = 0; i < nr; i++)
-		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL,
-							      &pages[i]), 0);
+	pages = test_alloc_pages(test, pool, nr);
 	for (i = 0; i < nr; i += 2)
 		KUNIT_ASSERT_EQ(test, gunyah_pool_block_free(pool, pages[i], 0), 0);
 	expect_valid(test, pool);
@@ -405,13 +441,8 @@ static void gunyah_pool_test_small_blocks_fill_holes_first(struct kunit *test)
 	struct gunyah_pool *pool = test_pool_create(test);
 	unsigned long i, nr = TEST_POOL_BYTES >> PAGE_SHIFT;
 	phys_addr_t *pages, a, b, pgd;
-	int ra, rb;
 
-	pages = kunit_kcalloc(test, nr, sizeof(*pages), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, pages);
-	for (i = 0; i < nr; i++)
-		KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL,
-							      &pages[i]), 0);
+	pages = test_alloc_pages(test, pool, nr);
 	for (i = 2; i < 32; i++) {
 		if (i < 8 || i >= 16)
 			KUNIT_ASSERT_EQ(test, gunyah_pool_block_free(pool, pages[i], 0), 0);
@@ -419,12 +450,7 @@ static void gunyah_pool_test_small_blocks_fill_holes_first(struct kunit *test)
 	gunyah_pool_drain(pool);
 
 	/* Both from one CPU's cache, as one refill serves them. */
-	migrate_disable();
-	ra = gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &a);
-	rb = gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &b);
-	migrate_enable();
-	KUNIT_ASSERT_EQ(test, ra, 0);
-	KUNIT_ASSERT_EQ(test, rb, 0);
+	test_alloc_two_here(test, pool, 0, &a, 0, &b);
 	KUNIT_EXPECT_EQ(test, a, pages[2]);
 	KUNIT_EXPECT_EQ(test, b, pages[3]);
 	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 4, GFP_KERNEL, &pgd), 0);
@@ -439,6 +465,45 @@ static void gunyah_pool_test_small_blocks_fill_holes_first(struct kunit *test)
 			gunyah_pool_block_free(pool, pages[i], 0);
 	}
 	KUNIT_EXPECT_EQ(test, test_used(pool), 0);
+	expect_valid(test, pool);
+}
+
+/*
+ * A region that starts one page past a large block's alignment: blocks stay
+ * naturally aligned in physical memory, a free block at the region's first
+ * page is found again although larger blocks around it would start before
+ * the region, and the pool fills to its last page.
+ */
+static void gunyah_pool_test_unaligned_base(struct kunit *test)
+{
+	struct gunyah_pool *pool = test_pool_create_at(test, 1);
+	unsigned long i, nr = (TEST_POOL_BYTES >> PAGE_SHIFT) - 1;
+	phys_addr_t *pages, a, b;
+
+	pages = test_alloc_pages(test, pool, nr);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_alloc(pool, 0, GFP_KERNEL, &a),
+			-ENOMEM);
+	/* Pages 1 and 2 are an aligned order-1 block; page 0 is alone. */
+	for (i = 0; i < 3; i++)
+		KUNIT_ASSERT_EQ(test, gunyah_pool_block_free(pool, pages[i], 0), 0);
+	gunyah_pool_drain(pool);
+	expect_valid(test, pool);
+
+	test_alloc_two_here(test, pool, 1, &a, 0, &b);
+	KUNIT_EXPECT_EQ(test, a, pages[1]);
+	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(a, PAGE_SIZE << 1));
+	KUNIT_EXPECT_EQ(test, b, pages[0]);
+	expect_valid(test, pool);
+
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, a, 1), 0);
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, b, 0), 0);
+	for (i = 3; i < nr; i++)
+		KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, pages[i], 0), 0);
+	KUNIT_EXPECT_EQ(test, test_used(pool), 0);
+	/* With everything back, an order-4 block comes out aligned. */
+	KUNIT_ASSERT_EQ(test, gunyah_pool_block_alloc(pool, 4, GFP_KERNEL, &a), 0);
+	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(a, PAGE_SIZE << 4));
+	KUNIT_EXPECT_EQ(test, gunyah_pool_block_free(pool, a, 4), 0);
 	expect_valid(test, pool);
 }
 
@@ -2250,6 +2315,7 @@ static struct kunit_case gunyah_pool_test_cases[] = {
 	KUNIT_CASE_PARAM(gunyah_pool_test_exhaustion, exhaust_gen_params),
 	KUNIT_CASE(gunyah_pool_test_fragmentation),
 	KUNIT_CASE(gunyah_pool_test_small_blocks_fill_holes_first),
+	KUNIT_CASE(gunyah_pool_test_unaligned_base),
 	KUNIT_CASE(gunyah_pool_test_max_size),
 	KUNIT_CASE_PARAM(gunyah_pool_test_free_refused, free_refusal_gen_params),
 	KUNIT_CASE(gunyah_pool_test_reserve_limits),

@@ -77,6 +77,43 @@ static void pool_walk_out(struct gunyah_pool *pool, unsigned long *busy,
 	}
 }
 
+/*
+ * Count the orders whose search starts above a free block of that order
+ * (see "Where a search starts" in cma_pool.c): a block there would never be
+ * found. With the caches empty, the free pages are those held and not in
+ * @busy.
+ */
+static int pool_check_search(struct gunyah_pool *pool, const unsigned long *busy)
+	__must_hold(&pool->lock)
+{
+	unsigned long npages = gunyah_pool_nr_pages(pool), pgoff, start, end, limit;
+	unsigned int o;
+	int bad = 0;
+
+	for (o = 0; o <= GUNYAH_POOL_MAX_ORDER; o++) {
+		limit = min(pool->search_from[o], npages);
+		for (pgoff = 0; pgoff < limit; pgoff = start + (1UL << o)) {
+			pgoff = find_next_andnot_bit(pool->present, busy, limit, pgoff);
+			if (pgoff >= limit)
+				break;
+			/* Not a block's first page: go on at the next block's. */
+			start = gunyah_pool_block_start(pool, pgoff, o);
+			if (start != pgoff)
+				continue;
+			end = pgoff + (1UL << o);
+			if (end <= npages &&
+			    find_next_zero_bit(pool->present, end, pgoff) >= end &&
+			    find_next_bit(busy, end, pgoff) >= end) {
+				bad += pool_check(pool, false,
+						  "free order-%u block at page %lu below its search start %lu",
+						  o, pgoff, pool->search_from[o]);
+				break;
+			}
+		}
+	}
+	return bad;
+}
+
 static int pool_validate(struct gunyah_pool *pool, unsigned long *busy)
 	__must_hold(&pool->lock)
 {
@@ -93,6 +130,7 @@ static int pool_validate(struct gunyah_pool *pool, unsigned long *busy)
 	bad += pool_check(pool, !cached, "%llu blocks cached while quiesced", cached);
 
 	pool_walk_out(pool, busy, &pages, &bad);
+	bad += pool_check_search(pool, busy);
 	bad += pool_check(pool, PFN_PHYS(pages) == used,
 			  "%lu pages in blocks, used %llu bytes", pages, used);
 	bad += pool_check(pool, pool->taken == used,

@@ -149,13 +149,22 @@ def bench_report(b, lane):
         out.append(f'  order {o:2}: {cpus} CPUs at once, aggregate throughput '
                    f'{ratio(("pool", o, 1), ("pool", o, cpus))}x one CPU;'
                    f' 95% full / empty {ratio(("pool_95", o, 1), ("pool", o, 1))}')
-    floors = [(n, fig[(f'floor_{n}', 0, 1)]) for n in ('call', 'irq', 'lock', 'atomic')
+    for o in (0, 4):
+        out.append(f'  order {o:2}: without the per-CPU caches / with them '
+                   f'{ratio(("pool_nocache", o, 1), ("pool", o, 1))} (1 CPU), '
+                   f'{ratio(("pool_nocache", o, cpus), ("pool", o, cpus))} ({cpus} CPUs)')
+    floors = [(n, fig[(f'floor_{n}', 0, 1)])
+              for n in ('call', 'irq', 'lock', 'atomic', 'counter')
               if (f'floor_{n}', 0, 1) in fig]
     if floors:
         out.append('  fast-path parts, ns for two of each (as in one pair): ' +
                    ' '.join(f'{n} {v}' for n, v in floors))
+    if ('floor_counter', 0, cpus) in fig and cpus > 1:
+        out.append(f'  the exact count alone on {cpus} CPUs at once: '
+                   f'{ratio(("floor_counter", 0, 1), ("floor_counter", 0, cpus))}x one CPU')
     for line in lines:
-        if re.match(r'BENCH (startup|pool_reusable_grow|pool_reusable_tlb|pool_reusable_burst) ',
+        if re.match(r'BENCH (startup|pool_reusable_grow|pool_reusable_tlb|'
+                    r'pool_reusable_burst|pool_reusable_burst_quiet) ',
                     line):
             out.append('  ' + line[len('BENCH '):])
     (b.dir / 'bench.txt').write_text('\n'.join(lines + [''] + out) + '\n')
@@ -182,6 +191,84 @@ def bench_report(b, lane):
     except ImportError:
         out.append('plot: python3-matplotlib is not installed')
     return lines, out
+
+
+MICRO_BOOTS = 3
+
+
+def micro_figures(lines):
+    """One boot's figures: {(name, order, cpus): best ns}, and the rest."""
+    fig, kv = {}, {}
+    for line in lines:
+        m = re.match(r'BENCH (\S+) order=(\d+) cpus=(\d+) ns_per_pair=(\d+) ', line)
+        if m:
+            fig[(m[1], int(m[2]), int(m[3]))] = int(m[4])
+            continue
+        m = re.match(r'BENCH (startup|pool_reusable_burst|pool_reusable_burst_quiet) (.*)',
+                     line)
+        if m:
+            f = dict(x.split('=', 1) for x in m[2].split())
+            key = (f'startup{f["region_mib"]}' if m[1] == 'startup' else
+                   m[1][len('pool_reusable_'):])
+            kv[key] = {k: int(v) for k, v in f.items()}
+    return fig, kv
+
+
+def micro_goals(lane, boots):
+    """The issue's bars, each the median of the boots with its range:
+    BENCH goal lines, and the lane's summary in bench-goals-<lane>/."""
+    rows = []
+    per_boot = [micro_figures(lines) for lines in boots]
+    cpus = max((c for fig, _ in per_boot for _, _, c in fig), default=1)
+
+    def over(name, f, bar=None):
+        vals = []
+        for fig, kv in per_boot:
+            try:
+                vals.append(f(fig, kv))
+            except (KeyError, ZeroDivisionError):
+                pass
+        if not vals:
+            rows.append(f'BENCH goal lane={lane} figure={name} boots=0')
+            return
+        vals.sort()
+        med = vals[len(vals) // 2]
+        met = '-'
+        if bar:
+            met = 'yes' if (med <= bar[1] if bar[0] == '<=' else med >= bar[1]) else 'no'
+        rows.append(f'BENCH goal lane={lane} figure={name} median={med:.3f} '
+                    f'min={vals[0]:.3f} max={vals[-1]:.3f} boots={len(vals)} '
+                    f'bar={bar[0] + str(bar[1]) if bar else "-"} met={met}')
+
+    for o in (0, 4, 8, 10):
+        over(f'pool/alloc_page:order={o}',
+             lambda fig, kv, o=o: fig[('pool', o, 1)] / fig[('alloc_page', o, 1)],
+             ('<=', 0.5))
+    for o in (0, 4, 8, 10):
+        over(f'pool_{cpus}cpus/1cpu:order={o}',
+             lambda fig, kv, o=o: fig[('pool', o, 1)] / fig[('pool', o, cpus)],
+             ('>=', 1.8 if o < 8 else 1.2))
+        over(f'alloc_page_{cpus}cpus/1cpu:order={o}',
+             lambda fig, kv, o=o: fig[('alloc_page', o, 1)] / fig[('alloc_page', o, cpus)])
+    for o in (0, 4):
+        over(f'pool_nocache/pool:order={o}:cpus=1',
+             lambda fig, kv, o=o: fig[('pool_nocache', o, 1)] / fig[('pool', o, 1)])
+        over(f'pool_nocache/pool:order={o}:cpus={cpus}',
+             lambda fig, kv, o=o: fig[('pool_nocache', o, cpus)] / fig[('pool', o, cpus)])
+    over(f'floor_counter_{cpus}cpus/1cpu',
+         lambda fig, kv: fig[('floor_counter', 0, 1)] / fig[('floor_counter', 0, cpus)])
+    over('burst_p99/p50', lambda fig, kv: kv['burst']['p99_ns'] / kv['burst']['p50_ns'],
+         ('<=', 5))
+    over('burst_waited_for_cma', lambda fig, kv: kv['burst']['waited_for_cma'], ('<=', 0))
+    over('burst_quiet_p99/p50',
+         lambda fig, kv: kv['burst_quiet']['p99_ns'] / kv['burst_quiet']['p50_ns'])
+    for mib in (256, 1024):
+        over(f'metadata_ppm:region_mib={mib}', lambda fig, kv, mib=mib: kv[f'startup{mib}']['ppm'],
+             ('<=', 100))
+    over('startup_ms_per_gib', lambda fig, kv: kv['startup1024']['ns'] / 1e6, ('<=', 1))
+    d = harness.out_dir(f'bench-goals-{lane}')
+    (d / 'bench.txt').write_text('\n'.join(rows) + '\n')
+    return rows, d / 'bench.txt'
 
 
 # The VM lifecycle, timed by pkvm-vms -T: NAME ARGS... keeps its rounds'
@@ -441,14 +528,21 @@ def bench(args):
     reports = []
     lanes = args.lanes.split(',')
     vm_rc = bench_vms('bench-pkvm') if 'bench-pkvm' in lanes else 0
+    goals = []
     for lane in (x for x in lanes if x != 'bench-pkvm'):
-        print(f'Booting lane {lane} with gunyah_pool.bench=1 cma=64M...', flush=True)
-        b = harness.boot('bench', '', append='gunyah_pool.bench=1 cma=64M',
-                         timeout=900, echo=True, check=False, lane=lane)
-        lines, out = bench_report(b, lane)
-        reports.append((lane, b, lines, out))
-        if b.problems or not any('BENCH done' in x for x in lines):
-            failed.append(f'{lane}: ' + '; '.join(b.problems or ['no "BENCH done" line']))
+        boots = []
+        for i in range(MICRO_BOOTS):
+            print(f'Booting lane {lane} with gunyah_pool.bench=1 cma=64M, '
+                  f'boot {i + 1} of {MICRO_BOOTS}...', flush=True)
+            b = harness.boot('bench' if i == 0 else f'bench-{i + 1}', '',
+                             append='gunyah_pool.bench=1 cma=64M',
+                             timeout=900, echo=True, check=False, lane=lane)
+            lines, out = bench_report(b, f'{lane}, boot {i + 1}')
+            reports.append((f'{lane}, boot {i + 1}', b, lines, out))
+            boots.append(lines)
+            if b.problems or not any('BENCH done' in x for x in lines):
+                failed.append(f'{lane}: ' + '; '.join(b.problems or ['no "BENCH done" line']))
+        goals.append(micro_goals(lane, boots))
         # The system's pool reusable, with the whole linear map in pages
         # (rodata=full) and with only its region in pages (rodata=on).
         for rodata in ('full', 'on'):
@@ -473,6 +567,10 @@ def bench(args):
         print(f'\n== lane {lane} ==')
         print('\n'.join(lines + [''] + out))
         print(f'results: {b.dir / "bench.txt"}')
+    for rows, path in goals:
+        print(f'\n== the goals, medians of {MICRO_BOOTS} boots ==')
+        print('\n'.join(rows))
+        print(f'results: {path}')
     if failed:
         print('FAILED: ' + ' | '.join(failed))
         return 1

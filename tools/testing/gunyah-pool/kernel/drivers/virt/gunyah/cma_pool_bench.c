@@ -55,7 +55,7 @@ enum bench_kind {
 	BENCH_ALLOC_PAGE, BENCH_DIRECTMAP, BENCH_CMA, BENCH_POOL,
 	/* What the pool's fast path is made of, twice each, as in a pair. */
 	BENCH_FLOOR_CALL, BENCH_FLOOR_IRQ, BENCH_FLOOR_LOCK, BENCH_FLOOR_ATOMIC,
-	NR_BENCH_KINDS
+	BENCH_FLOOR_COUNTER, NR_BENCH_KINDS
 };
 
 static const char * const bench_names[] = {
@@ -67,10 +67,15 @@ static const char * const bench_names[] = {
 	[BENCH_FLOOR_IRQ] = "floor_irq",
 	[BENCH_FLOOR_LOCK] = "floor_lock",
 	[BENCH_FLOOR_ATOMIC] = "floor_atomic",
+	[BENCH_FLOOR_COUNTER] = "floor_counter",
 };
 
 static DEFINE_PER_CPU(spinlock_t, bench_lock);
 static DEFINE_PER_CPU(unsigned long, bench_word);
+/* One counter every CPU adds to, as the pool's bytes in use, on a line of its own. */
+static struct {
+	atomic64_t v;
+} bench_counter ____cacheline_aligned_in_smp;
 
 struct bench_job {
 	enum bench_kind kind;
@@ -147,6 +152,11 @@ static int bench_pair(struct bench_job *j)
 	case BENCH_FLOOR_ATOMIC:
 		set_bit(0, raw_cpu_ptr(&bench_word));
 		return !test_and_clear_bit(0, raw_cpu_ptr(&bench_word));
+	case BENCH_FLOOR_COUNTER:
+		/* What a pair does to the pool's exact count, and nothing else. */
+		atomic64_add_return_relaxed(PAGE_SIZE, &bench_counter.v);
+		atomic64_sub_return_relaxed(PAGE_SIZE, &bench_counter.v);
+		return 0;
 	default:
 		break;
 	}
@@ -267,6 +277,13 @@ static void bench_kinds(struct gunyah_pool *sys, struct gunyah_pool *reusable)
 			/* CMA last: migration leaves work behind on every CPU. */
 			if (sys)
 				bench_run(BENCH_POOL, sys, orders[o], cpus, pairs, "pool");
+			/* The same without the per-CPU caches: what they buy. */
+			if (sys && orders[o] < GUNYAH_POOL_PCP_ORDERS) {
+				gunyah_pool_pcp_off(sys);
+				bench_run(BENCH_POOL, sys, orders[o], cpus, pairs,
+					  "pool_nocache");
+				gunyah_pool_pcp_on(sys);
+			}
 			if (reusable)
 				bench_run(BENCH_POOL, reusable, orders[o], cpus, pairs,
 					  "pool_reusable");
@@ -401,12 +418,16 @@ static struct gunyah_pool *bench_reusable_pool(void)
 /*
  * A burst against a reusable pool whose low watermark is above the burst:
  * BENCH_BURST_SMALL order-0 and BENCH_BURST_LARGE order-4 allocations as
- * fast as they come, each timed; then how many waited for cma_alloc().
+ * fast as they come, each timed; then how many waited for cma_alloc(). The
+ * pool refills in the background while the burst runs. With @quiet, the
+ * same burst with the low watermark at 0 once the pool is filled, so that
+ * nothing grows meanwhile: what the burst costs without the refill's
+ * migration and TLB flushes next to it.
  */
 #define BENCH_BURST_SMALL	4000
 #define BENCH_BURST_LARGE	200
 
-static void bench_burst(struct gunyah_pool *p)
+static void bench_burst(struct gunyah_pool *p, bool quiet)
 {
 	const unsigned int n = BENCH_BURST_SMALL + BENCH_BURST_LARGE;
 	struct gunyah_pool_reusable *r = to_reusable(p);
@@ -428,6 +449,8 @@ static void bench_burst(struct gunyah_pool *p)
 		goto out;
 	gunyah_pool_settle(p);
 	flush_work(&r->resize_work);
+	if (quiet && gunyah_pool_set_tunable(p, GUNYAH_POOL_LOW_WATERMARK, 0))
+		goto out;
 	grows = atomic64_read(&r->alloc_grows);
 	for (i = 0; i < n; i++) {
 		unsigned int order = i % 21 == 20 ? 4 : 0;
@@ -443,7 +466,8 @@ static void bench_burst(struct gunyah_pool *p)
 		gunyah_pool_block_free(p, blocks[i], i % 21 == 20 ? 4 : 0);
 	sort(ns, got, sizeof(ns[0]), cmp_u64, NULL);
 	if (got)
-		pr_info("pool_reusable_burst allocs=%u of=%u p50_ns=%llu p99_ns=%llu max_ns=%llu waited_for_cma=%llu\n",
+		pr_info("%s allocs=%u of=%u p50_ns=%llu p99_ns=%llu max_ns=%llu waited_for_cma=%llu\n",
+			quiet ? "pool_reusable_burst_quiet" : "pool_reusable_burst",
 			got, n, ns[got / 2], ns[got * 99 / 100], ns[got - 1], grows);
 	gunyah_pool_set_tunable(p, GUNYAH_POOL_LOW_WATERMARK, 0);
 	gunyah_pool_set_tunable(p, GUNYAH_POOL_HIGH_WATERMARK, p->capacity);
@@ -466,10 +490,15 @@ static int __init gunyah_pool_bench(void)
 		spin_lock_init(per_cpu_ptr(&bench_lock, cpu));
 	for (k = BENCH_FLOOR_CALL; k < NR_BENCH_KINDS; k++)
 		bench_run(k, NULL, 0, 1, bench_pairs(0), bench_names[k]);
+	/* The exact count on every CPU at once: the floor of the pool's scaling. */
+	if (num_online_cpus() > 1)
+		bench_run(BENCH_FLOOR_COUNTER, NULL, 0, min(num_online_cpus(), BENCH_CPUS),
+			  bench_pairs(0), bench_names[BENCH_FLOOR_COUNTER]);
 	reusable = bench_reusable_pool();
 	bench_kinds(sys, reusable);
 	if (reusable) {
-		bench_burst(reusable);
+		bench_burst(reusable, false);
+		bench_burst(reusable, true);
 		/* Every chunk back to CMA, mapped and online, as found. */
 		gunyah_pool_reusable_free(reusable);
 	}
